@@ -1,0 +1,1 @@
+"""Composition root: settings, CLI, aiohttp app, channels and the outbox dispatcher."""

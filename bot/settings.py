@@ -1,0 +1,45 @@
+"""Process settings: one typed object from the environment (and an optional ``.env``).
+
+Read once in ``bot/`` (the CLI builds it and passes it down). Secrets are
+``SecretStr`` so that printing or logging the settings never shows them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AnyHttpUrl, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///complaint_desk.db"
+
+
+class Settings(BaseSettings):
+    """Everything the process needs from its environment."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    desk_config: Path | None = Field(
+        default=None, description="TOML file; the packaged default when unset"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    log_level: str = "INFO"
+    public_base_url: AnyHttpUrl | None = None
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_url: AnyHttpUrl | None = None
+    telegram_api_base_url: AnyHttpUrl | None = None
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    outbox_batch_size: int = Field(default=20, ge=1, le=500)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100)
+    outbox_lease_seconds: float = Field(default=60.0, ge=1)
+    outbox_base_backoff_seconds: float = Field(default=2.0, gt=0)
+    outbox_max_backoff_seconds: float = Field(default=3600.0, gt=0)

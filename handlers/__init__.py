@@ -1,0 +1,1 @@
+"""Channel-neutral use cases: intake, citizen commands, staff and admin actions."""

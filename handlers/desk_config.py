@@ -1,0 +1,146 @@
+"""The desk's policy: departments, categories, deadlines, staff and keywords.
+
+These are the typed shapes of the TOML config file (``bot/config_file.py``
+reads and locates errors in it). Handlers take a ``DeskConfig``; nothing here
+reads files.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cached_property
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Role = Literal["clerk", "supervisor", "admin"]
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors: a typo in the config must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeskSection(_Strict):
+    """Who the desk is and the numbers that shape its workflow."""
+
+    name: str = "市机关效能投诉中心"
+    phone: str = ""
+    admin_chat_id: int | None = None
+    supervision_department: str = Field(
+        description="code of the department that receives conduct complaints"
+    )
+    triage_confidence: float = Field(default=0.34, ge=0, le=1)
+    default_deadline_days: int = Field(default=10, ge=1, le=90)
+    urgent_deadline_days: int = Field(default=1, ge=1, le=90)
+    max_text_chars: int = Field(default=2000, ge=100, le=20000)
+
+
+class DepartmentConfig(_Strict):
+    """One department: its code, names and the group chat where its staff work."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")
+    name: str = Field(min_length=2, max_length=100)
+    short_name: str = Field(min_length=1, max_length=30)
+    aliases: list[str] = Field(default_factory=list)
+    chat_id: int | None = None
+    thread_id: int | None = None
+
+
+class CategoryConfig(_Strict):
+    """A complaint category, the department that handles it and its deadline."""
+
+    code: str = Field(min_length=2, max_length=60)
+    parent: str | None = None
+    department: str
+    co_departments: list[str] = Field(default_factory=list)
+    deadline_days: int | None = Field(default=None, ge=1, le=90)
+    keywords: dict[str, float] = Field(default_factory=dict)
+    negative_keywords: list[str] = Field(default_factory=list)
+
+
+class StaffConfig(_Strict):
+    """A staff member, by numeric Telegram user id, in one department."""
+
+    telegram_user_id: int = Field(gt=0)
+    department: str
+    role: Role = "clerk"
+    name: str = ""
+
+
+class KeywordList(_Strict):
+    """Words that flag a complaint (conduct complaints, urgent danger)."""
+
+    keywords: list[str] = Field(default_factory=list)
+
+
+class CalendarConfig(_Strict):
+    """Corrections to the Chinese working-day calendar (for years it does not know yet)."""
+
+    extra_holidays: list[date] = Field(default_factory=list)
+    extra_workdays: list[date] = Field(default_factory=list)
+
+
+class DeskConfig(_Strict):
+    """The whole TOML file, cross-checked."""
+
+    desk: DeskSection
+    departments: list[DepartmentConfig] = Field(min_length=1)
+    categories: list[CategoryConfig] = Field(min_length=1)
+    staff: list[StaffConfig] = Field(default_factory=list)
+    conduct: KeywordList = Field(default_factory=KeywordList)
+    urgent: KeywordList = Field(default_factory=KeywordList)
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> DeskConfig:
+        codes = [d.code for d in self.departments]
+        duplicated = sorted({c for c in codes if codes.count(c) > 1})
+        if duplicated:
+            raise ValueError(f"department code defined twice: {', '.join(duplicated)}")
+        known = set(codes)
+        if self.desk.supervision_department not in known:
+            raise ValueError(
+                f"desk.supervision_department {self.desk.supervision_department!r} "
+                "is not a department code"
+            )
+        category_codes = [c.code for c in self.categories]
+        twice = sorted({c for c in category_codes if category_codes.count(c) > 1})
+        if twice:
+            raise ValueError(f"category code defined twice: {', '.join(twice)}")
+        for category in self.categories:
+            for code in [category.department, *category.co_departments]:
+                if code not in known:
+                    raise ValueError(
+                        f"category {category.code!r} names unknown department {code!r}"
+                    )
+            if category.parent is not None and category.parent not in category_codes:
+                raise ValueError(
+                    f"category {category.code!r} names unknown parent {category.parent!r}"
+                )
+        for member in self.staff:
+            if member.department not in known:
+                raise ValueError(
+                    f"staff {member.telegram_user_id} names unknown department "
+                    f"{member.department!r}"
+                )
+        return self
+
+    @cached_property
+    def department_by_code(self) -> dict[str, DepartmentConfig]:
+        """Departments keyed by code."""
+        return {d.code: d for d in self.departments}
+
+    @cached_property
+    def category_by_code(self) -> dict[str, CategoryConfig]:
+        """Categories keyed by code."""
+        return {c.code: c for c in self.categories}
+
+    def deadline_days(self, category: str | None, *, urgent: bool) -> int:
+        """Working days allowed for a ticket of this category."""
+        if urgent:
+            return self.desk.urgent_deadline_days
+        found = self.category_by_code.get(category or "")
+        if found is not None and found.deadline_days is not None:
+            return found.deadline_days
+        return self.desk.default_deadline_days

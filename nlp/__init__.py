@@ -1,0 +1,1 @@
+"""Pure, synchronous text functions: normalise, segment, classify, extract. No I/O."""

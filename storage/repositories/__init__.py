@@ -1,0 +1,1 @@
+"""Repositories: one per aggregate, each taking the unit of work's session."""

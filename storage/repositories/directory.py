@@ -1,0 +1,125 @@
+"""Departments, staff, citizens and their contacts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Citizen, Contact, Department, Staff, utcnow
+from storage.repositories.upsert import insert_if_absent
+
+
+class DirectoryRepository:
+    """Who is who: departments and staff from the config, citizens from their messages."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def departments(self) -> Sequence[Department]:
+        """All departments, in id order."""
+        result = await self._session.execute(select(Department).order_by(Department.id))
+        return result.scalars().all()
+
+    async def department(self, department_id: int) -> Department | None:
+        """One department by id."""
+        return await self._session.get(Department, department_id)
+
+    async def department_by_code(self, code: str) -> Department | None:
+        """One department by its config code."""
+        result = await self._session.execute(select(Department).where(Department.code == code))
+        return result.scalar_one_or_none()
+
+    async def upsert_department(
+        self,
+        *,
+        code: str,
+        name: str,
+        chat_id: int | None,
+        thread_id: int | None,
+        is_supervision: bool,
+    ) -> Department:
+        """Create or update a department from the config file."""
+        department = await self.department_by_code(code)
+        if department is None:
+            department = Department(code=code)
+            self._session.add(department)
+        department.name = name
+        department.chat_id = chat_id
+        department.thread_id = thread_id
+        department.is_supervision = is_supervision
+        department.active = True
+        await self._session.flush()
+        return department
+
+    async def staff_member(self, telegram_user_id: int, department_id: int) -> Staff | None:
+        """The active staff record of this user in this department."""
+        result = await self._session.execute(
+            select(Staff).where(
+                Staff.telegram_user_id == telegram_user_id,
+                Staff.department_id == department_id,
+                Staff.active.is_(True),
+            )
+        )
+        return result.scalar_one_or_none()
+
+    async def staff_by_id(self, staff_id: int) -> Staff | None:
+        """One staff record by its id."""
+        return await self._session.get(Staff, staff_id)
+
+    async def upsert_staff(
+        self, *, telegram_user_id: int, department_id: int, role: str, name: str
+    ) -> Staff:
+        """Create or update a staff member's role in a department."""
+        result = await self._session.execute(
+            select(Staff).where(
+                Staff.telegram_user_id == telegram_user_id, Staff.department_id == department_id
+            )
+        )
+        staff = result.scalar_one_or_none()
+        if staff is None:
+            staff = Staff(telegram_user_id=telegram_user_id, department_id=department_id)
+            self._session.add(staff)
+        staff.role = role
+        staff.name = name
+        staff.active = True
+        await self._session.flush()
+        return staff
+
+    async def contact(self, channel: str, address: str) -> Contact | None:
+        """The contact with this channel address, if known."""
+        result = await self._session.execute(
+            select(Contact).where(Contact.channel == channel, Contact.address == address)
+        )
+        return result.scalar_one_or_none()
+
+    async def contact_by_id(self, contact_id: int) -> Contact | None:
+        """One contact by id."""
+        return await self._session.get(Contact, contact_id)
+
+    async def ensure_contact(self, channel: str, address: str) -> Contact:
+        """The contact for this address, creating the citizen and contact on first sight."""
+        existing = await self.contact(channel, address)
+        if existing is not None:
+            return existing
+        citizen = Citizen(created_at=utcnow())
+        self._session.add(citizen)
+        await self._session.flush()
+        await insert_if_absent(
+            self._session,
+            Contact,
+            {
+                "citizen_id": citizen.id,
+                "channel": channel,
+                "address": address,
+                "opted_out": False,
+                "unreachable": False,
+                "created_at": utcnow(),
+            },
+            ["channel", "address"],
+        )
+        contact = await self.contact(channel, address)
+        if contact is None:  # pragma: no cover - the insert or the winner's row exists
+            raise LookupError(f"contact {channel}:{address} vanished after insert")
+        return contact

@@ -1,0 +1,167 @@
+"""The outbox: rows written with the change that caused them, claimed by dispatchers.
+
+Claiming is one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
+RETURNING`` statement. On PostgreSQL the row locks let several workers claim
+disjoint batches; on SQLite the FOR UPDATE is dropped and the statement runs
+inside the unit of work's ``BEGIN IMMEDIATE``, so one claimer at a time.
+
+A claim is a lease: a worker that dies mid-send leaves the row ``sending`` with
+an expired ``lease_until`` and the next claim takes it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from storage.models import OutboxMessage, utcnow
+
+PENDING = "pending"
+SENDING = "sending"
+SENT = "sent"
+DEAD = "dead"
+
+
+class OutboxRepository:
+    """Enqueue, claim and settle outbound messages."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def enqueue(
+        self,
+        *,
+        channel: str,
+        recipient: str,
+        body: str,
+        ticket_id: int | None = None,
+        purpose: str = "update",
+        buttons: list[list[dict[str, str]]] | None = None,
+        thread_id: int | None = None,
+    ) -> OutboxMessage:
+        """Add a message to send once the surrounding transaction commits."""
+        now = utcnow()
+        message = OutboxMessage(
+            channel=channel,
+            recipient=recipient,
+            body=body,
+            ticket_id=ticket_id,
+            purpose=purpose,
+            buttons=buttons,
+            thread_id=thread_id,
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        self._session.add(message)
+        await self._session.flush()
+        return message
+
+    async def claim_due(
+        self, *, now: datetime, lease: timedelta, limit: int
+    ) -> Sequence[OutboxMessage]:
+        """Lease up to ``limit`` due rows: pending ones and ones whose lease expired.
+
+        A row is only due when no earlier unfinished row waits for the same
+        recipient, so each resident reads their messages in the order written.
+        """
+        earlier = aliased(OutboxMessage)
+        blocked_by_earlier = exists().where(
+            earlier.channel == OutboxMessage.channel,
+            earlier.recipient == OutboxMessage.recipient,
+            earlier.id < OutboxMessage.id,
+            earlier.status.in_((PENDING, SENDING)),
+        )
+        due = (
+            select(OutboxMessage.id)
+            .where(
+                or_(
+                    and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),
+                    and_(OutboxMessage.status == SENDING, OutboxMessage.lease_until < now),
+                ),
+                ~blocked_by_earlier,
+            )
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        statement = (
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(due.scalar_subquery()))
+            .values(
+                status=SENDING,
+                lease_until=now + lease,
+                attempts=OutboxMessage.attempts + 1,
+            )
+            .returning(OutboxMessage)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self._session.execute(statement)
+        return sorted(result.scalars().all(), key=lambda m: m.id)
+
+    async def mark_sent(self, message_id: int, provider_message_id: str | None) -> None:
+        """Record a successful send."""
+        await self._settle(
+            message_id,
+            status=SENT,
+            provider_message_id=provider_message_id,
+            sent_at=utcnow(),
+            last_error=None,
+        )
+
+    async def mark_retry(self, message_id: int, error: str, next_attempt_at: datetime) -> None:
+        """Put the row back to be tried again at ``next_attempt_at``."""
+        await self._settle(
+            message_id, status=PENDING, last_error=error, next_attempt_at=next_attempt_at
+        )
+
+    async def mark_dead(self, message_id: int, error: str) -> None:
+        """Give up on the row; it stays visible as a dead letter."""
+        await self._settle(message_id, status=DEAD, last_error=error)
+
+    async def _settle(self, message_id: int, **values: object) -> None:
+        await self._session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id)
+            .values(lease_until=None, **values)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def get(self, message_id: int) -> OutboxMessage | None:
+        """One row by id."""
+        return await self._session.get(OutboxMessage, message_id)
+
+    async def with_status(self, status: str, limit: int = 100) -> Sequence[OutboxMessage]:
+        """Rows in one status, oldest first."""
+        result = await self._session.execute(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == status)
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        return result.scalars().all()
+
+    async def for_ticket(self, ticket_id: int) -> Sequence[OutboxMessage]:
+        """Everything written to send about one ticket."""
+        result = await self._session.execute(
+            select(OutboxMessage)
+            .where(OutboxMessage.ticket_id == ticket_id)
+            .order_by(OutboxMessage.id)
+        )
+        return result.scalars().all()
+
+    async def revive(self, message_id: int) -> bool:
+        """Send a dead letter again from scratch; False if it is not dead."""
+        result = await self._session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == DEAD)
+            .values(status=PENDING, attempts=0, next_attempt_at=utcnow(), lease_until=None)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.scalar_one_or_none() is not None

@@ -1,0 +1,84 @@
+"""Tickets: insert with a database-issued number, fetch, lock and list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nlp.ticket_numbers import format_ticket_number
+from storage.models import Ticket
+
+OPEN_STATUSES = frozenset(
+    {"received", "accepted", "returned", "assigned", "claimed", "in_progress", "reopened"}
+)
+
+
+class TicketRepository:
+    """Reads and writes tickets inside one unit of work."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, ticket: Ticket) -> Ticket:
+        """Insert the ticket and give it its public number in the same transaction.
+
+        The number comes from the database id, so it is unique across any number
+        of workers without a counter in process memory.
+        """
+        self._session.add(ticket)
+        await self._session.flush()
+        ticket.number = format_ticket_number(ticket.id, ticket.created_at.year)
+        await self._session.flush()
+        return ticket
+
+    async def get(self, ticket_id: int) -> Ticket | None:
+        """The ticket with this database id."""
+        return await self._session.get(Ticket, ticket_id)
+
+    async def by_number(self, number: str, *, for_update: bool = False) -> Ticket | None:
+        """The ticket with this public number; locked for the transaction if asked.
+
+        On PostgreSQL the row lock serialises concurrent transitions of one
+        ticket; SQLite's BEGIN IMMEDIATE already serialises all writers.
+        """
+        statement = select(Ticket).where(Ticket.number == number)
+        if for_update:
+            statement = statement.with_for_update()
+        result = await self._session.execute(statement)
+        return result.scalar_one_or_none()
+
+    async def for_citizen(self, citizen_id: int, *, open_only: bool = False) -> Sequence[Ticket]:
+        """A citizen's tickets, newest first."""
+        statement = select(Ticket).where(Ticket.citizen_id == citizen_id)
+        if open_only:
+            statement = statement.where(Ticket.status.in_(OPEN_STATUSES))
+        result = await self._session.execute(statement.order_by(Ticket.id.desc()))
+        return result.scalars().all()
+
+    async def with_status(
+        self, statuses: frozenset[str], *, department_id: int | None = None, limit: int = 100
+    ) -> Sequence[Ticket]:
+        """Tickets in any of ``statuses`` (optionally one department's), oldest first."""
+        statement = select(Ticket).where(Ticket.status.in_(statuses))
+        if department_id is not None:
+            statement = statement.where(Ticket.department_id == department_id)
+        result = await self._session.execute(statement.order_by(Ticket.id).limit(limit))
+        return result.scalars().all()
+
+    async def overdue(self, now: datetime, limit: int = 500) -> Sequence[Ticket]:
+        """Open tickets whose deadline has passed."""
+        result = await self._session.execute(
+            select(Ticket)
+            .where(Ticket.status.in_(OPEN_STATUSES), Ticket.deadline_at < now)
+            .order_by(Ticket.deadline_at)
+            .limit(limit)
+        )
+        return result.scalars().all()
+
+    async def count(self) -> int:
+        """How many tickets exist."""
+        result = await self._session.execute(select(func.count(Ticket.id)))
+        return int(result.scalar_one())

@@ -1,0 +1,59 @@
+"""The unit of work: one session, one transaction, every repository over it.
+
+Handlers open ``async with database.transaction() as uow:`` and everything they
+write (state change, audit event, outbox rows) commits or rolls back together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from storage.db import SQLITE_BEGIN_OPTION
+from storage.repositories.directory import DirectoryRepository
+from storage.repositories.events import EventRepository
+from storage.repositories.inbound import InboundRepository
+from storage.repositories.outbox import OutboxRepository
+from storage.repositories.tickets import TicketRepository
+
+
+class UnitOfWork:
+    """The repositories of one transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.tickets = TicketRepository(session)
+        self.inbound = InboundRepository(session)
+        self.events = EventRepository(session)
+        self.outbox = OutboxRepository(session)
+        self.directory = DirectoryRepository(session)
+
+
+class Database:
+    """Owns the engine and hands out units of work."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._writer = async_sessionmaker(engine, expire_on_commit=False)
+        self._reader = async_sessionmaker(
+            engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"}),
+            expire_on_commit=False,
+        )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[UnitOfWork]:
+        """A write transaction: committed when the block ends, rolled back on error."""
+        async with self._writer() as session, session.begin():
+            yield UnitOfWork(session)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[UnitOfWork]:
+        """A read-only transaction that does not take SQLite's write lock."""
+        async with self._reader() as session, session.begin():
+            yield UnitOfWork(session)
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
