@@ -83,6 +83,7 @@ class Department(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(100))
+    short_name: Mapped[str] = mapped_column(String(30))
     chat_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     thread_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     is_supervision: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from handlers.context import Desk
 from handlers.desk_config import DeskConfig
+from handlers.directory_sync import sync_directory
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.unit_of_work import Database
@@ -84,30 +87,65 @@ def make_desk_config() -> DeskConfig:
                 "urgent_deadline_days": 1,
             },
             "departments": [
-                {"code": "zhujian", "name": "市住房和城乡建设局", "short_name": "住建局",
-                 "aliases": ["住建"], "chat_id": -1001},
-                {"code": "huanbao", "name": "市生态环境局", "short_name": "生态环境局",
-                 "aliases": ["环保局"], "chat_id": -1002},
-                {"code": "chengguan", "name": "市城市管理综合执法局", "short_name": "城管局",
-                 "aliases": ["城管", "综合执法局"], "chat_id": -1003},
-                {"code": "xiaoneng", "name": "市效能办", "short_name": "效能办",
-                 "chat_id": -1004},
+                {
+                    "code": "zhujian",
+                    "name": "市住房和城乡建设局",
+                    "short_name": "住建局",
+                    "aliases": ["住建"],
+                    "chat_id": -1001,
+                },
+                {
+                    "code": "huanbao",
+                    "name": "市生态环境局",
+                    "short_name": "生态环境局",
+                    "aliases": ["环保局"],
+                    "chat_id": -1002,
+                },
+                {
+                    "code": "chengguan",
+                    "name": "市城市管理综合执法局",
+                    "short_name": "城管局",
+                    "aliases": ["城管", "综合执法局"],
+                    "chat_id": -1003,
+                },
+                {"code": "xiaoneng", "name": "市效能办", "short_name": "效能办", "chat_id": -1004},
             ],
             "categories": [
-                {"code": "城乡建设", "department": "zhujian", "deadline_days": 10,
-                 "keywords": {"物业": 2, "小区": 1, "电梯": 2}},
-                {"code": "环境保护", "department": "huanbao", "co_departments": ["chengguan"],
-                 "deadline_days": 5, "keywords": {"噪音": 2, "污染": 2, "臭味": 2}},
-                {"code": "城管执法", "parent": "城乡建设", "department": "chengguan",
-                 "keywords": {"占道": 2, "摊贩": 2}},
+                {
+                    "code": "城乡建设",
+                    "department": "zhujian",
+                    "deadline_days": 10,
+                    "keywords": {"物业": 2, "小区": 1, "电梯": 2},
+                },
+                {
+                    "code": "环境保护",
+                    "department": "huanbao",
+                    "co_departments": ["chengguan"],
+                    "deadline_days": 5,
+                    "keywords": {"噪音": 2, "污染": 2, "臭味": 2},
+                },
+                {
+                    "code": "城管执法",
+                    "parent": "城乡建设",
+                    "department": "chengguan",
+                    "keywords": {"占道": 2, "摊贩": 2},
+                },
             ],
             "staff": [
-                {"telegram_user_id": 501, "department": "zhujian", "role": "clerk",
-                 "name": "王科员"},
+                {
+                    "telegram_user_id": 501,
+                    "department": "zhujian",
+                    "role": "clerk",
+                    "name": "王科员",
+                },
                 {"telegram_user_id": 502, "department": "huanbao", "role": "clerk"},
                 {"telegram_user_id": 503, "department": "chengguan", "role": "clerk"},
-                {"telegram_user_id": 900, "department": "xiaoneng", "role": "admin",
-                 "name": "李主任"},
+                {
+                    "telegram_user_id": 900,
+                    "department": "xiaoneng",
+                    "role": "admin",
+                    "name": "李主任",
+                },
             ],
             "conduct": {"keywords": ["态度恶劣", "推诿", "不作为", "乱收费"]},
             "urgent": {"keywords": ["燃气泄漏", "着火", "坍塌"]},
@@ -119,3 +157,30 @@ def make_desk_config() -> DeskConfig:
 def desk_config() -> DeskConfig:
     """The small test desk."""
     return make_desk_config()
+
+
+class FakeClock:
+    """A clock the test moves by hand; starts on a Monday morning in Shanghai."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)  # 10:00 Asia/Shanghai
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        """Move the clock forward."""
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The test's clock."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def desk(database: Database, desk_config: DeskConfig, clock: FakeClock) -> Desk:
+    """A desk over the migrated test database, with departments and staff synced."""
+    await sync_directory(database, desk_config)
+    return Desk.build(database, desk_config, clock=clock)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Citizen, Contact, Department, Staff, utcnow
@@ -36,6 +36,7 @@ class DirectoryRepository:
         *,
         code: str,
         name: str,
+        short_name: str,
         chat_id: int | None,
         thread_id: int | None,
         is_supervision: bool,
@@ -46,6 +47,7 @@ class DirectoryRepository:
             department = Department(code=code)
             self._session.add(department)
         department.name = name
+        department.short_name = short_name
         department.chat_id = chat_id
         department.thread_id = thread_id
         department.is_supervision = is_supervision
@@ -97,6 +99,20 @@ class DirectoryRepository:
     async def contact_by_id(self, contact_id: int) -> Contact | None:
         """One contact by id."""
         return await self._session.get(Contact, contact_id)
+
+    async def mark_unreachable(self, channel: str, address: str) -> bool:
+        """Flag the contact at this address as unreachable; False if no contact has it.
+
+        Group chats and other non-citizen recipients have no contact row, hence the bool.
+        """
+        result = await self._session.execute(
+            update(Contact)
+            .where(Contact.channel == channel, Contact.address == address)
+            .values(unreachable=True)
+            .returning(Contact.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
 
     async def ensure_contact(self, channel: str, address: str) -> Contact:
         """The contact for this address, creating the citizen and contact on first sight."""

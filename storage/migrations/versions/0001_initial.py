@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("code", sa.String(length=40), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("short_name", sa.String(length=30), nullable=False),
         sa.Column("chat_id", sa.BigInteger(), nullable=True),
         sa.Column("thread_id", sa.BigInteger(), nullable=True),
         sa.Column("is_supervision", sa.Boolean(), nullable=False),

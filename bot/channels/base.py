@@ -1,0 +1,61 @@
+"""What every channel sender is: the contract between the outbox and a provider.
+
+A sender turns one outbox row into one provider call. It returns the
+provider's message id on success and raises one of the two errors below on
+failure; the dispatcher decides what happens next (retry, back off, dead-letter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """The part of an outbox row a sender needs."""
+
+    outbox_id: int
+    channel: str
+    recipient: str
+    body: str
+    buttons: list[list[dict[str, str]]] | None = None
+    thread_id: int | None = None
+    ticket_id: int | None = None
+
+
+class SendError(Exception):
+    """A send failed. ``str(self)`` is for operators, never shown to residents."""
+
+
+class TransientSendError(SendError):
+    """Worth trying again later: timeouts, 5xx, rate limits.
+
+    ``retry_after`` is the provider's own instruction in seconds, when it gave one;
+    the dispatcher waits at least that long.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentSendError(SendError):
+    """Will never succeed (blocked bot, opted-out number, bad address): dead-letter it.
+
+    ``unreachable`` marks the recipient's contact so nothing more is queued for it.
+    """
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+class Sender(Protocol):
+    """A channel's outbound half. ``channel`` is the name outbox rows use."""
+
+    channel: str
+
+    async def send(self, message: OutgoingMessage) -> str | None:
+        """Deliver one message; return the provider's message id."""
+        ...

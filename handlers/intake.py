@@ -1,0 +1,176 @@
+"""投诉登记: register a complaint exactly once and answer with the service card.
+
+The inbound message, the ticket, its audit events and the messages it causes
+are one transaction keyed on ``UNIQUE(channel, external_id)`` with
+insert-on-conflict: a provider's retry (or a concurrent duplicate) finds the
+stored row and gets the very same reply, and no second ticket or message.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from handlers import texts
+from handlers.context import Desk
+from handlers.messages import SYSTEM, IncomingMessage, IntakeResult
+from handlers.notify import notify_admins, notify_resident
+from handlers.routing import RouteDecision
+from handlers.ticket_actions import assign_to
+from handlers.workflow import Status
+from nlp.normalise import clean, normalise
+from storage.models import Ticket
+from storage.unit_of_work import UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+
+async def handle_register(desk: Desk, message: IncomingMessage) -> IntakeResult:
+    """The resident sees the service card: ticket number, department, deadline, how to query."""
+    text = clean(message.text)
+    # Routing is pure and cheap (keyword lookup); it runs before the write lock is taken.
+    decision = desk.router.route(normalise(text)) if text else None
+    async with desk.database.transaction() as uow:
+        inbound = await uow.inbound.record(
+            channel=message.channel,
+            external_id=message.external_id,
+            sender=message.sender,
+            text=message.text,
+            raw_payload=message.raw,
+        )
+        if inbound is None:
+            return await _replay(uow, message)
+        if not text:
+            reply, number = texts.empty_complaint(), None
+        elif len(text) > desk.config.desk.max_text_chars:
+            reply, number = texts.complaint_too_long(desk.config.desk.max_text_chars), None
+        else:
+            assert decision is not None
+            ticket = await _register(desk, uow, message, text, decision)
+            inbound.ticket_id = ticket.id
+            reply, number = await _service_card(uow, ticket), ticket.number
+            if not message.reply_inline:
+                await notify_resident(uow, ticket, reply, purpose="card")
+        inbound.reply_text = reply
+    desk.on_outbox()
+    return IntakeResult(reply=reply, ticket_number=number, duplicate=False)
+
+
+async def _replay(uow: UnitOfWork, message: IncomingMessage) -> IntakeResult:
+    """A message seen before: the same answer, nothing new written."""
+    stored = await uow.inbound.find(message.channel, message.external_id)
+    if stored is None:  # pragma: no cover - the conflicting row is committed
+        raise LookupError(f"inbound {message.channel}:{message.external_id} vanished")
+    number = None
+    if stored.ticket_id is not None:
+        ticket = await uow.tickets.get(stored.ticket_id)
+        number = ticket.number if ticket else None
+    logger.info("duplicate inbound %s:%s ignored", message.channel, message.external_id)
+    return IntakeResult(reply=stored.reply_text or "", ticket_number=number, duplicate=True)
+
+
+async def _register(
+    desk: Desk, uow: UnitOfWork, message: IncomingMessage, text: str, decision: RouteDecision
+) -> Ticket:
+    contact = await uow.directory.ensure_contact(message.channel, message.sender)
+    now = desk.clock()
+    accused = (
+        await uow.directory.department_by_code(decision.accused_department)
+        if decision.accused_department
+        else None
+    )
+    ticket = await uow.tickets.add(
+        Ticket(
+            citizen_id=contact.citizen_id,
+            contact_id=contact.id,
+            channel=message.channel,
+            text=text,
+            category=decision.category,
+            confidence=decision.confidence,
+            evidence=list(decision.evidence),
+            accused_department_id=accused.id if accused else None,
+            # Conduct complaints are confidential: the complainant is never shown.
+            confidential=accused is not None,
+            status=Status.RECEIVED.value,
+            priority="urgent" if decision.urgent else "normal",
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    await uow.events.append(
+        ticket_id=ticket.id,
+        actor=f"citizen:{contact.citizen_id}",
+        action="register",
+        to_status=Status.RECEIVED.value,
+        detail={"channel": message.channel, "inbound": message.external_id},
+    )
+    await uow.events.append(
+        ticket_id=ticket.id,
+        actor=SYSTEM.label,
+        action="route",
+        detail={
+            "category": decision.category,
+            "confidence": decision.confidence,
+            "evidence": list(decision.evidence),
+            "department": decision.department,
+            "co_departments": list(decision.co_departments),
+            "urgent": decision.urgent,
+            "accused_department": decision.accused_department,
+            "suggestions": [s.category for s in decision.suggestions],
+        },
+    )
+    if decision.department is not None:
+        await _auto_assign(desk, uow, ticket, decision)
+    else:
+        suggestions = "、".join(s.category for s in decision.suggestions) or "无"
+        await notify_admins(
+            uow,
+            desk.config,
+            ticket,
+            f"【待分派】受理编号 {ticket.number}，建议类别：{suggestions}。\n内容：{text}",
+        )
+    if decision.urgent:
+        await notify_admins(
+            uow, desk.config, ticket, f"【紧急】受理编号 {ticket.number} 涉及人身安全：{text}"
+        )
+    return ticket
+
+
+async def _auto_assign(
+    desk: Desk, uow: UnitOfWork, ticket: Ticket, decision: RouteDecision
+) -> None:
+    """受理 and 转办 in the registering transaction when routing is confident."""
+    assert decision.department is not None
+    lead = await uow.directory.department_by_code(decision.department)
+    if lead is None:
+        logger.error("routed to unknown department %s; ticket waits in triage", decision.department)
+        return
+    co = [
+        department
+        for code in decision.co_departments
+        if (department := await uow.directory.department_by_code(code)) is not None
+    ]
+    await assign_to(desk, uow, ticket, lead, co)
+    for action, before, after in (
+        ("accept", Status.RECEIVED, Status.ACCEPTED),
+        ("assign", Status.ACCEPTED, Status.ASSIGNED),
+    ):
+        await uow.events.append(
+            ticket_id=ticket.id,
+            actor=SYSTEM.label,
+            action=action,
+            from_status=before.value,
+            to_status=after.value,
+            detail={"department": lead.code} if action == "assign" else {},
+        )
+    ticket.status = Status.ASSIGNED.value
+
+
+async def _service_card(uow: UnitOfWork, ticket: Ticket) -> str:
+    department = (
+        await uow.directory.department(ticket.department_id) if ticket.department_id else None
+    )
+    return texts.service_card(
+        ticket.number or "",
+        department.short_name if department else None,
+        ticket.deadline_at,
+    )

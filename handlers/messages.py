@@ -1,0 +1,57 @@
+"""Plain data that crosses the channel/handler boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ActorKind = Literal["system", "citizen", "staff"]
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """One message a channel accepted, in channel-neutral form.
+
+    ``external_id`` is the provider's id (Twilio MessageSid, Telegram
+    update_id + chat); ``(channel, external_id)`` is the dedupe key.
+    ``reply_inline`` is set by channels that answer in the HTTP response
+    (TwiML): the resident's card is then returned, not queued in the outbox.
+    """
+
+    channel: str
+    external_id: str
+    sender: str
+    text: str
+    raw: dict[str, Any] = field(default_factory=dict)
+    reply_inline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting: the system, a resident (by contact) or a staff member."""
+
+    kind: ActorKind
+    label: str
+    staff_id: int | None = None
+    department_id: int | None = None
+    role: str | None = None
+    citizen_id: int | None = None
+    # Staff of the supervision office and admins act for the centre itself.
+    centre: bool = False
+
+    @property
+    def is_centre(self) -> bool:
+        """True for whoever may accept, route, reopen and urge any ticket."""
+        return self.kind == "system" or self.centre
+
+
+SYSTEM = Actor(kind="system", label="system")
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    """What registration produced: the reply for the resident and the ticket, if any."""
+
+    reply: str
+    ticket_number: str | None
+    duplicate: bool

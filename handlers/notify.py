@@ -1,0 +1,94 @@
+"""Outbox rows a transition causes: the resident's update and the department's notice.
+
+Always called inside the transition's unit of work, so the messages exist if
+and only if the change does.
+"""
+
+from __future__ import annotations
+
+from handlers.desk_config import DeskConfig
+from storage.models import Department, Ticket
+from storage.unit_of_work import UnitOfWork
+
+Buttons = list[list[dict[str, str]]]
+
+# Purposes a resident who opted out does not receive; status updates still go.
+OPTIONAL_PURPOSES = frozenset({"prompt", "broadcast"})
+
+
+def staff_buttons(number: str, actions: list[tuple[str, str]]) -> Buttons:
+    """One row of buttons whose callback data (``t:<number>:<action>``) fits 64 bytes."""
+    return [[{"text": label, "data": f"t:{number}:{action}"} for label, action in actions]]
+
+
+async def notify_resident(
+    uow: UnitOfWork,
+    ticket: Ticket,
+    body: str,
+    *,
+    purpose: str = "update",
+    buttons: Buttons | None = None,
+) -> bool:
+    """Queue a message to the resident on the channel they used; False if not queued."""
+    contact = await uow.directory.contact_by_id(ticket.contact_id)
+    if contact is None or contact.unreachable:
+        return False
+    if contact.opted_out and purpose in OPTIONAL_PURPOSES:
+        return False
+    await uow.outbox.enqueue(
+        channel=contact.channel,
+        recipient=contact.address,
+        body=body,
+        ticket_id=ticket.id,
+        purpose=purpose,
+        buttons=buttons,
+    )
+    return True
+
+
+async def notify_department(
+    uow: UnitOfWork,
+    config: DeskConfig,
+    department: Department,
+    ticket: Ticket,
+    body: str,
+    *,
+    buttons: Buttons | None = None,
+) -> bool:
+    """Queue a notice to the department's group chat (the admin room if it has none)."""
+    chat_id, thread_id = department.chat_id, department.thread_id
+    if chat_id is None:
+        chat_id, thread_id = config.desk.admin_chat_id, None
+        body = f"（{department.name}未绑定群组，转至管理群）\n{body}"
+    if chat_id is None:
+        await uow.events.append(
+            ticket_id=ticket.id,
+            actor="system",
+            action="notice_unroutable",
+            detail={"department": department.code},
+        )
+        return False
+    await uow.outbox.enqueue(
+        channel="telegram",
+        recipient=str(chat_id),
+        thread_id=thread_id,
+        body=body,
+        ticket_id=ticket.id,
+        purpose="department",
+        buttons=buttons,
+    )
+    return True
+
+
+async def notify_admins(uow: UnitOfWork, config: DeskConfig, ticket: Ticket, body: str) -> bool:
+    """Queue a notice to the centre's admin room, if one is configured."""
+    if config.desk.admin_chat_id is None:
+        return False
+    await uow.outbox.enqueue(
+        channel="telegram",
+        recipient=str(config.desk.admin_chat_id),
+        body=body,
+        ticket_id=ticket.id,
+        purpose="admin",
+    )
+    return True

@@ -1,0 +1,63 @@
+"""Read-only views of tickets for staff, the CLI and resident status queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from handlers.context import Desk
+from handlers.errors import NotAuthorised, TicketNotFound
+from handlers.messages import Actor
+from storage.models import Ticket
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """One line of the audit trail."""
+
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str | None
+    detail: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class TicketView:
+    """A ticket with its department names and audit trail."""
+
+    ticket: Ticket
+    department: str | None
+    accused_department: str | None
+    events: tuple[EventView, ...]
+
+
+async def ticket_view(desk: Desk, number: str, viewer: Actor) -> TicketView:
+    """The ticket and its timeline; residents see only their own tickets."""
+    async with desk.database.reading() as uow:
+        ticket = await uow.tickets.by_number(number)
+        if ticket is None:
+            raise TicketNotFound(number)
+        if viewer.kind == "citizen" and viewer.citizen_id != ticket.citizen_id:
+            # Same answer as a missing ticket: nothing about others' tickets leaks.
+            raise TicketNotFound(number)
+        if (
+            viewer.kind == "staff"
+            and not viewer.is_centre
+            and viewer.department_id == ticket.accused_department_id
+        ):
+            raise NotAuthorised(f"{viewer.label} may not see conduct complaint {number}")
+        names = {d.id: d.short_name for d in await uow.directory.departments()}
+        events = tuple(
+            EventView(e.created_at, e.actor, e.action, e.from_status, e.to_status, e.detail)
+            for e in await uow.events.for_ticket(ticket.id)
+        )
+    return TicketView(
+        ticket=ticket,
+        department=names.get(ticket.department_id) if ticket.department_id else None,
+        accused_department=(
+            names.get(ticket.accused_department_id) if ticket.accused_department_id else None
+        ),
+        events=events,
+    )

@@ -1,0 +1,365 @@
+"""Staff, centre and resident actions on a ticket: one transaction each.
+
+Every action follows the same path: lock the ticket, check the actor's right,
+ask the state machine for the next status (an illegal action changes nothing),
+apply the change, append the audit event, queue the messages it causes, commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from handlers import texts
+from handlers.context import Desk
+from handlers.errors import InvalidInput, NotAuthorised, TicketNotFound
+from handlers.messages import Actor
+from handlers.notify import notify_admins, notify_department, notify_resident, staff_buttons
+from handlers.workflow import Action, Rating, Status, next_status
+from handlers.working_days import local_date_text
+from storage.models import Department, Ticket
+from storage.unit_of_work import UnitOfWork
+
+CENTRE_ACTIONS = frozenset(
+    {Action.ACCEPT, Action.REJECT, Action.ASSIGN, Action.REOPEN, Action.URGE}
+)
+DEPARTMENT_ACTIONS = frozenset(
+    {Action.CLAIM, Action.REPLY, Action.RESOLVE, Action.RETURN, Action.TRANSFER}
+)
+CARD_ACTIONS = [("签收", "claim"), ("办结", "resolve"), ("退单", "return"), ("转办", "transfer")]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """The ticket's number and status after an action."""
+
+    number: str
+    status: str
+
+
+def authorise(actor: Actor, action: Action, ticket: Ticket) -> None:
+    """Refuse an actor who has no right to this action on this ticket."""
+    if actor.kind == "system":
+        return
+    number = ticket.number or str(ticket.id)
+    if actor.kind == "citizen":
+        if action is Action.RATE and actor.citizen_id == ticket.citizen_id:
+            return
+        raise NotAuthorised(f"citizen {actor.label} may not {action} ticket {number}")
+    accused = ticket.accused_department_id
+    if accused is not None and not actor.is_centre and actor.department_id == accused:
+        raise NotAuthorised(f"{actor.label} belongs to the department accused in {number}")
+    if actor.is_centre:
+        return
+    if action in DEPARTMENT_ACTIONS and actor.department_id == ticket.department_id:
+        return
+    raise NotAuthorised(f"{actor.label} may not {action} ticket {number}")
+
+
+def require_text(value: str, what: str, resident_message: str) -> str:
+    """A required free-text field, stripped, or InvalidInput."""
+    stripped = value.strip()
+    if not stripped:
+        raise InvalidInput(f"{what} is required", resident_message)
+    return stripped
+
+
+async def _department(uow: UnitOfWork, code: str) -> Department:
+    department = await uow.directory.department_by_code(code)
+    if department is None or not department.active:
+        raise InvalidInput(f"unknown department {code!r}", "未找到该部门。")
+    return department
+
+
+Change = Callable[[UnitOfWork, Ticket, Status], Awaitable[dict[str, object]]]
+
+
+async def _act(
+    desk: Desk,
+    number: str,
+    actor: Actor,
+    action: Action,
+    change: Change,
+    rating: Rating | None = None,
+) -> ActionResult:
+    """The shared transaction of every action; ``change`` applies what is specific."""
+    async with desk.database.transaction() as uow:
+        ticket = await uow.tickets.by_number(number, for_update=True)
+        if ticket is None:
+            raise TicketNotFound(number)
+        authorise(actor, action, ticket)
+        before = ticket.status
+        after = next_status(number, before, action, rating)
+        detail = await change(uow, ticket, after)
+        ticket.status = after.value
+        ticket.updated_at = desk.clock()
+        await uow.events.append(
+            ticket_id=ticket.id,
+            actor=actor.label,
+            action=action.value,
+            from_status=before,
+            to_status=after.value,
+            detail=detail,
+        )
+    desk.on_outbox()
+    return ActionResult(number, after.value)
+
+
+async def assign_to(
+    desk: Desk,
+    uow: UnitOfWork,
+    ticket: Ticket,
+    department: Department,
+    co_departments: Sequence[Department] = (),
+) -> None:
+    """Make ``department`` the lead, start its clock and send it the 转办单."""
+    if department.id == ticket.accused_department_id or any(
+        co.id == ticket.accused_department_id for co in co_departments
+    ):
+        raise InvalidInput(
+            f"ticket {ticket.number}: department {department.code} is the one complained about",
+            "该投诉不能转交被投诉单位办理。",
+        )
+    now = desk.clock()
+    days = desk.config.deadline_days(ticket.category, urgent=ticket.priority == "urgent")
+    ticket.department_id = department.id
+    ticket.co_department_ids = [co.id for co in co_departments]
+    ticket.owner_staff_id = None
+    ticket.assigned_at = now
+    ticket.deadline_at = desk.calendar.deadline(now, days)
+    contact = await uow.directory.contact_by_id(ticket.contact_id)
+    notice = texts.department_notice(
+        number=ticket.number or "",
+        category=ticket.category,
+        confidence=ticket.confidence,
+        evidence=list(ticket.evidence),
+        urgent=ticket.priority == "urgent",
+        deadline=ticket.deadline_at,
+        masked_contact=texts.mask_address(contact.channel, contact.address) if contact else "",
+        channel=ticket.channel,
+        text=ticket.text,
+    )
+    buttons = staff_buttons(ticket.number or "", CARD_ACTIONS)
+    await notify_department(uow, desk.config, department, ticket, notice, buttons=buttons)
+    for co in co_departments:
+        co_notice = notice.replace("【转办单】", "【协办单】", 1)
+        await notify_department(uow, desk.config, co, ticket, co_notice)
+
+
+async def handle_accept(desk: Desk, number: str, actor: Actor) -> ActionResult:
+    """受理: the resident is told the complaint was accepted."""
+
+    async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
+        await notify_resident(uow, ticket, texts.resident_update(number, after))
+        return {}
+
+    return await _act(desk, number, actor, Action.ACCEPT, change)
+
+
+async def handle_reject(desk: Desk, number: str, actor: Actor, reason: str) -> ActionResult:
+    """不予受理: the resident is told why."""
+    reason = require_text(reason, "reject reason", "请填写不予受理的理由。")
+
+    async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
+        ticket.closed_at = desk.clock()
+        await notify_resident(uow, ticket, texts.resident_update(number, after, f"理由：{reason}"))
+        return {"reason": reason}
+
+    return await _act(desk, number, actor, Action.REJECT, change)
+
+
+async def handle_assign(
+    desk: Desk, number: str, actor: Actor, department_code: str, co_codes: Sequence[str] = ()
+) -> ActionResult:
+    """转办: the department gets the ticket card, the resident the department and deadline."""
+
+    async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
+        lead = await _department(uow, department_code)
+        co = [await _department(uow, code) for code in co_codes if code != department_code]
+        await assign_to(desk, uow, ticket, lead, co)
+        assert ticket.deadline_at is not None
+        await notify_resident(
+            uow, ticket, texts.assigned_update(number, lead.short_name, ticket.deadline_at)
+        )
+        return {"department": lead.code, "co_departments": [c.code for c in co]}
+
+    return await _act(desk, number, actor, Action.ASSIGN, change)
+
+
+async def handle_transfer(
+    desk: Desk, number: str, actor: Actor, department_code: str, reason: str = ""
+) -> ActionResult:
+    """转办 to another department: its clock starts afresh; the resident is told."""
+
+    async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
+        previous = ticket.department_id
+        target = await _department(uow, department_code)
+        if target.id == previous:
+            raise InvalidInput(
+                f"ticket {number} is already with {department_code}", "该投诉已由该部门办理。"
+            )
+        await assign_to(desk, uow, ticket, target)
+        assert ticket.deadline_at is not None
+        await notify_resident(
+            uow, ticket, texts.assigned_update(number, target.short_name, ticket.deadline_at)
+        )
+        return {"from_department_id": previous, "department": target.code, "reason": reason}
+
+    return await _act(desk, number, actor, Action.TRANSFER, change)
+
+
+async def handle_claim(desk: Desk, number: str, actor: Actor) -> ActionResult:
+    """签收: the claimer owns the ticket (首问负责制); the resident is told."""
+
+    async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
+        if ticket.owner_staff_id is None or ticket.status == Status.ASSIGNED:
+            ticket.owner_staff_id = actor.staff_id
+        await notify_resident(uow, ticket, texts.resident_update(number, after))
+        return {"owner_staff_id": ticket.owner_staff_id}
+
+    return await _act(desk, number, actor, Action.CLAIM, change)
+
+
+async def handle_reply(desk: Desk, number: str, actor: Actor, text: str) -> ActionResult:
+    """Interim reply: the resident receives the staff member's text."""
+    text = require_text(text, "reply text", "请输入回复内容。")
+
+    async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
+        await notify_resident(uow, ticket, texts.resident_update(number, after, f"答复：{text}"))
+        return {"text": text}
+
+    return await _act(desk, number, actor, Action.REPLY, change)
+
+
+async def handle_return(
+    desk: Desk, number: str, actor: Actor, reason: str, corrected_category: str | None = None
+) -> ActionResult:
+    """退单: back to triage with the reason; the admin room is told."""
+    reason = require_text(reason, "return reason", "请填写退单理由。")
+
+    async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
+        previous = ticket.department_id
+        ticket.department_id = None
+        ticket.co_department_ids = []
+        ticket.owner_staff_id = None
+        ticket.deadline_at = None
+        await notify_admins(
+            uow, desk.config, ticket, f"【退单】受理编号 {number}，理由：{reason}，请重新分派。"
+        )
+        await notify_resident(uow, ticket, texts.resident_update(number, after))
+        return {
+            "reason": reason,
+            "from_department_id": previous,
+            "corrected_category": corrected_category,
+        }
+
+    return await _act(desk, number, actor, Action.RETURN, change)
+
+
+async def handle_resolve(desk: Desk, number: str, actor: Actor, result: str) -> ActionResult:
+    """办结: the resident gets the written result and the rating question."""
+    result = require_text(result, "result text", "请填写办理结果。")
+
+    async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
+        ticket.result_text = result
+        ticket.resolved_at = desk.clock()
+        await notify_resident(
+            uow, ticket, texts.resident_update(number, after, f"办理结果：{result}")
+        )
+        await notify_resident(
+            uow,
+            ticket,
+            texts.rating_prompt(number),
+            purpose="prompt",
+            buttons=[
+                [
+                    {"text": "满意", "data": f"r:{number}:1"},
+                    {"text": "基本满意", "data": f"r:{number}:2"},
+                    {"text": "不满意", "data": f"r:{number}:3"},
+                ]
+            ],
+        )
+        return {"result": result}
+
+    return await _act(desk, number, actor, Action.RESOLVE, change)
+
+
+async def handle_rate(desk: Desk, number: str, actor: Actor, rating: Rating) -> ActionResult:
+    """回访: satisfied closes the ticket; unsatisfied reopens it with the department."""
+
+    async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
+        ticket.rating = rating.value
+        label = texts.RATING_LABELS[rating.value]
+        if after is Status.CLOSED:
+            ticket.closed_at = desk.clock()
+            await notify_resident(
+                uow, ticket, f"感谢您的评价（{label}），受理编号 {number} 已办结。"
+            )
+        else:
+            await _reopen_with_department(desk, uow, ticket, f"群众评价：{label}")
+            await notify_resident(
+                uow,
+                ticket,
+                texts.resident_update(
+                    number, after, "我们已要求承办单位重新办理，请告诉我们哪里还没解决。"
+                ),
+            )
+        return {"rating": rating.value}
+
+    return await _act(desk, number, actor, Action.RATE, change, rating=rating)
+
+
+async def handle_reopen(desk: Desk, number: str, actor: Actor, reason: str) -> ActionResult:
+    """Reopen a resolved or closed ticket with its department."""
+    reason = require_text(reason, "reopen reason", "请填写重新办理的理由。")
+
+    async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
+        await _reopen_with_department(desk, uow, ticket, reason)
+        await notify_resident(uow, ticket, texts.resident_update(number, after))
+        return {"reason": reason}
+
+    return await _act(desk, number, actor, Action.REOPEN, change)
+
+
+async def handle_urge(desk: Desk, number: str, actor: Actor, note: str = "") -> ActionResult:
+    """催办: the department is reminded of the ticket and its deadline."""
+
+    async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
+        department = await _lead(uow, ticket)
+        deadline = f"，办理时限 {local_date_text(ticket.deadline_at)}" if ticket.deadline_at else ""
+        body = f"【催办】受理编号 {number}{deadline}。{note}".rstrip()
+        await notify_department(uow, desk.config, department, ticket, body)
+        return {"note": note}
+
+    return await _act(desk, number, actor, Action.URGE, change)
+
+
+async def _lead(uow: UnitOfWork, ticket: Ticket) -> Department:
+    if ticket.department_id is None:
+        raise InvalidInput(f"ticket {ticket.number} has no department", "该投诉尚未分派。")
+    department = await uow.directory.department(ticket.department_id)
+    if department is None:  # pragma: no cover - foreign key guarantees it
+        raise InvalidInput(f"ticket {ticket.number}: department vanished", "该投诉尚未分派。")
+    return department
+
+
+async def _reopen_with_department(desk: Desk, uow: UnitOfWork, ticket: Ticket, reason: str) -> None:
+    """Give the ticket back to its department with a fresh deadline and tell them why."""
+    department = await _lead(uow, ticket)
+    now = desk.clock()
+    days = desk.config.deadline_days(ticket.category, urgent=ticket.priority == "urgent")
+    ticket.deadline_at = desk.calendar.deadline(now, days)
+    ticket.resolved_at = None
+    ticket.closed_at = None
+    body = (
+        f"【重新办理】受理编号 {ticket.number}，原因：{reason}，"
+        f"办理时限：{local_date_text(ticket.deadline_at)}。"
+    )
+    await notify_department(
+        uow,
+        desk.config,
+        department,
+        ticket,
+        body,
+        buttons=staff_buttons(ticket.number or "", CARD_ACTIONS),
+    )
