@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 # The classic text format: what generate_latest writes by default and what every
@@ -62,6 +62,24 @@ class DeskMetrics:
             ["route", "status"],
             registry=self.registry,
         )
+
+        # Read from the database at scrape time, so they are right across workers.
+        self.tickets = Gauge(
+            "tickets", "Tickets in the database, by status.", ["status"], registry=self.registry
+        )
+        self.outbox_messages = Gauge(
+            "outbox_messages",
+            "Outbox rows, by status (dead = dead letters waiting for an operator).",
+            ["status"],
+            registry=self.registry,
+        )
+
+    def set_snapshot(self, tickets: dict[str, int], outbox: dict[str, int]) -> None:
+        """Replace the database-derived gauges with fresh counts."""
+        for gauge, counts in ((self.tickets, tickets), (self.outbox_messages, outbox)):
+            gauge.clear()
+            for status, count in counts.items():
+                gauge.labels(status=status).set(count)
 
     def render(self) -> bytes:
         """The current values in the Prometheus text format."""

@@ -280,17 +280,21 @@ class OutboxDispatcher:
         """Settle one row in its own short transaction, then count and log it."""
         message = claim.message
         contact_found = False
+        settled = False
         try:
             async with self._database.transaction() as uow:
+                attempt = claim.attempts
                 if isinstance(outcome, _Sent):
-                    await uow.outbox.mark_sent(message.outbox_id, outcome.provider_message_id)
+                    settled = await uow.outbox.mark_sent(
+                        message.outbox_id, attempt, outcome.provider_message_id
+                    )
                 elif isinstance(outcome, _Retry):
-                    await uow.outbox.mark_retry(
-                        message.outbox_id, outcome.error, outcome.next_attempt_at
+                    settled = await uow.outbox.mark_retry(
+                        message.outbox_id, attempt, outcome.error, outcome.next_attempt_at
                     )
                 else:
-                    await uow.outbox.mark_dead(message.outbox_id, outcome.error)
-                    if outcome.unreachable:
+                    settled = await uow.outbox.mark_dead(message.outbox_id, attempt, outcome.error)
+                    if settled and outcome.unreachable:
                         contact_found = await uow.directory.mark_unreachable(
                             message.channel, message.recipient
                         )
@@ -298,6 +302,14 @@ class OutboxDispatcher:
             # Left leased: the row is claimed again once the lease expires.
             logger.exception(
                 "outbox %d: could not record outcome %s; it will be retried after its lease",
+                message.outbox_id,
+                type(outcome).__name__.lstrip("_").lower(),
+            )
+            return
+        if not settled:
+            # Our lease expired and another claim owns the row now; its outcome stands.
+            logger.warning(
+                "outbox %d: lease lost before recording %s; left to the newer claim",
                 message.outbox_id,
                 type(outcome).__name__.lstrip("_").lower(),
             )

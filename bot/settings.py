@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    # None: migrate the embedded SQLite automatically, only check PostgreSQL.
+    database_auto_migrate: bool | None = None
     desk_config: Path | None = Field(
         default=None, description="TOML file; the packaged default when unset"
     )

@@ -41,6 +41,8 @@ def db_backend(request: pytest.FixtureRequest) -> str:
     """Which database a storage test runs on."""
     backend: str = request.param
     if backend == "postgresql" and not PG_URL:
+        if os.environ.get("COMPLAINT_DESK_REQUIRE_PG"):
+            pytest.fail(f"COMPLAINT_DESK_REQUIRE_PG is set but {PG_URL_ENV} is not")
         pytest.skip(f"PostgreSQL tests need {PG_URL_ENV}=postgresql+asyncpg://...")
     return backend
 

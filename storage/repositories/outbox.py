@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -104,33 +104,58 @@ class OutboxRepository:
         result = await self._session.execute(statement)
         return sorted(result.scalars().all(), key=lambda m: m.id)
 
-    async def mark_sent(self, message_id: int, provider_message_id: str | None) -> None:
+    # Settling is fenced by the claim: only a row still ``sending`` with the
+    # attempt count this worker claimed it at is changed. A worker whose lease
+    # expired and whose row another worker reclaimed cannot overwrite the
+    # newer outcome. Each returns False when the claim was lost.
+
+    async def mark_sent(
+        self, message_id: int, attempt: int, provider_message_id: str | None
+    ) -> bool:
         """Record a successful send."""
-        await self._settle(
+        return await self._settle(
             message_id,
+            attempt,
             status=SENT,
             provider_message_id=provider_message_id,
             sent_at=utcnow(),
             last_error=None,
         )
 
-    async def mark_retry(self, message_id: int, error: str, next_attempt_at: datetime) -> None:
+    async def mark_retry(
+        self, message_id: int, attempt: int, error: str, next_attempt_at: datetime
+    ) -> bool:
         """Put the row back to be tried again at ``next_attempt_at``."""
-        await self._settle(
-            message_id, status=PENDING, last_error=error, next_attempt_at=next_attempt_at
+        return await self._settle(
+            message_id, attempt, status=PENDING, last_error=error, next_attempt_at=next_attempt_at
         )
 
-    async def mark_dead(self, message_id: int, error: str) -> None:
+    async def mark_dead(self, message_id: int, attempt: int, error: str) -> bool:
         """Give up on the row; it stays visible as a dead letter."""
-        await self._settle(message_id, status=DEAD, last_error=error)
+        return await self._settle(message_id, attempt, status=DEAD, last_error=error)
 
-    async def _settle(self, message_id: int, **values: object) -> None:
-        await self._session.execute(
+    async def _settle(self, message_id: int, attempt: int, **values: object) -> bool:
+        result = await self._session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == message_id)
+            .where(
+                OutboxMessage.id == message_id,
+                OutboxMessage.status == SENDING,
+                OutboxMessage.attempts == attempt,
+            )
             .values(lease_until=None, **values)
+            .returning(OutboxMessage.id)
             .execution_options(synchronize_session=False)
         )
+        return result.scalar_one_or_none() is not None
+
+    async def count_by_status(self) -> dict[str, int]:
+        """How many rows are in each status."""
+        result = await self._session.execute(
+            select(OutboxMessage.status, func.count(OutboxMessage.id)).group_by(
+                OutboxMessage.status
+            )
+        )
+        return {status: int(count) for status, count in result.all()}
 
     async def get(self, message_id: int) -> OutboxMessage | None:
         """One row by id."""

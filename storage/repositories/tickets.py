@@ -78,6 +78,13 @@ class TicketRepository:
         )
         return result.scalars().all()
 
+    async def count_by_status(self) -> dict[str, int]:
+        """How many tickets are in each status."""
+        result = await self._session.execute(
+            select(Ticket.status, func.count(Ticket.id)).group_by(Ticket.status)
+        )
+        return {status: int(count) for status, count in result.all()}
+
     async def count(self) -> int:
         """How many tickets exist."""
         result = await self._session.execute(select(func.count(Ticket.id)))

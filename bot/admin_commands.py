@@ -1,0 +1,140 @@
+"""The CLI's commands once settings and config are loaded: each opens what it needs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.serve import serve
+from bot.settings import Settings
+from bot.startup import StartupError, open_database
+from handlers.context import Desk
+from handlers.desk_config import DeskConfig
+from handlers.errors import TicketNotFound
+from handlers.messages import SYSTEM
+from handlers.queries import ticket_view
+from handlers.texts import STATUS_LABELS
+from storage.db import safe_url
+from storage.migrate import current_revision
+from storage.repositories.outbox import DEAD
+from storage.unit_of_work import Database
+
+DESK_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def say(line: str = "") -> None:
+    """Write one line of command output to stdout."""
+    sys.stdout.write(line + "\n")
+
+
+async def run(args: argparse.Namespace, settings: Settings, config: DeskConfig) -> int:
+    """Run the parsed command; the exit code."""
+    if args.command == "serve":
+        await serve(settings, config, args.host or settings.host, args.port or settings.port)
+        return 0
+    if args.command == "db":
+        return await db_upgrade(settings)
+    if args.command == "demo":
+        from bot.demo import run_demo
+
+        return await run_demo(config)
+    if args.command == "ticket":
+        return await show_ticket(settings, config, args.number)
+    return await outbox_command(settings, args)
+
+
+async def db_upgrade(settings: Settings) -> int:
+    """Apply migrations and say where the schema is."""
+    database = await open_database(settings.database_url, migrate=True)
+    try:
+        revision = await current_revision(database.engine)
+    finally:
+        await database.dispose()
+    say(f"database {safe_url(settings.database_url)} is at schema {revision}")
+    return 0
+
+
+async def show_ticket(settings: Settings, config: DeskConfig, number: str) -> int:
+    """Print a ticket, its audit trail and its messages."""
+    database = await open_database(settings.database_url)
+    try:
+        desk = Desk.build(database, config)
+        try:
+            view = await ticket_view(desk, number.strip(), SYSTEM)
+        except TicketNotFound as exc:
+            raise StartupError(f"no ticket numbered {number!r}") from exc
+        async with database.reading() as uow:
+            messages = await uow.outbox.for_ticket(view.ticket.id)
+    finally:
+        await database.dispose()
+    ticket = view.ticket
+    say(f"受理编号 {ticket.number}  {STATUS_LABELS.get(ticket.status, ticket.status)}")
+    say(f"  category     {ticket.category or '-'} (confidence {ticket.confidence or 0:.2f})")
+    say(f"  department   {view.department or '-'}")
+    if view.accused_department:
+        say(f"  accused      {view.accused_department} (conduct complaint, confidential)")
+    say(f"  priority     {ticket.priority}")
+    say(f"  deadline     {_local(ticket.deadline_at)}")
+    say(f"  text         {ticket.text}")
+    if ticket.result_text:
+        say(f"  result       {ticket.result_text}")
+    say("audit trail:")
+    for event in view.events:
+        move = f"{event.from_status or ''}->{event.to_status or ''}" if event.to_status else ""
+        say(f"  {_local(event.at)}  {event.actor:<12} {event.action:<10} {move} {event.detail}")
+    say("messages:")
+    for message in messages:
+        say(
+            f"  #{message.id} {message.status:<7} {message.channel}:{message.recipient} "
+            f"({message.purpose}) attempts={message.attempts}"
+        )
+    return 0
+
+
+async def outbox_command(settings: Settings, args: argparse.Namespace) -> int:
+    """List outbox rows (dead letters by default) or put dead letters back in the queue."""
+    database = await open_database(settings.database_url)
+    try:
+        if getattr(args, "outbox_command", None) == "retry":
+            return await _retry(database, args.ids, args.all)
+        status = getattr(args, "status", DEAD)
+        async with database.reading() as uow:
+            rows = await uow.outbox.with_status(status, limit=getattr(args, "limit", 50))
+    finally:
+        await database.dispose()
+    if not rows:
+        say(f"no {status} messages")
+        return 0
+    for row in rows:
+        say(
+            f"#{row.id} {row.channel}:{row.recipient} ticket={row.ticket_id} "
+            f"attempts={row.attempts} created={_local(row.created_at)}"
+        )
+        if row.last_error:
+            say(f"    last error: {row.last_error}")
+    if status == DEAD:
+        say(
+            f"{len(rows)} dead letter(s); send again with: complaint-desk outbox retry ID... "
+            "(or --all)"
+        )
+    return 0
+
+
+async def _retry(database: Database, ids: list[int], everything: bool) -> int:
+    if not ids and not everything:
+        raise StartupError("name the outbox ids to retry, or pass --all")
+    async with database.transaction() as uow:
+        if everything:
+            ids = [row.id for row in await uow.outbox.with_status(DEAD, limit=100_000)]
+        revived = [i for i in ids if await uow.outbox.revive(i)]
+    missing = sorted(set(ids) - set(revived))
+    say(f"queued again: {len(revived)}" + (f"; not dead letters: {missing}" if missing else ""))
+    return 0 if not missing else 1
+
+
+def _local(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    return moment.astimezone(DESK_TZ).strftime("%Y-%m-%d %H:%M")

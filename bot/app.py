@@ -1,0 +1,102 @@
+"""The aiohttp application factory: the one place that builds and closes resources.
+
+``create_app`` wires the engine, the desk, the outbox dispatcher and the HTTP
+routes. Resources are opened in a ``cleanup_ctx`` and closed in reverse order
+on shutdown; the dispatcher finishes its in-flight batch before the engine is
+disposed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+
+from aiohttp import web
+
+from bot.channels.base import Sender
+from bot.metrics import DeskMetrics
+from bot.outbox import DispatcherPolicy, OutboxDispatcher
+from bot.settings import Settings
+from bot.startup import open_database
+from handlers.context import Desk
+from handlers.desk_config import DeskConfig
+from handlers.directory_sync import sync_directory
+from nlp import segment
+
+logger = logging.getLogger(__name__)
+
+DESK = web.AppKey("desk", Desk)
+METRICS = web.AppKey("metrics", DeskMetrics)
+DISPATCHER = web.AppKey("dispatcher", OutboxDispatcher)
+
+
+def build_senders(settings: Settings) -> Mapping[str, Sender]:
+    """The channel senders the settings enable (none until a channel is configured)."""
+    senders: dict[str, Sender] = {}
+    if settings.telegram_bot_token is None:
+        logger.warning("TELEGRAM_BOT_TOKEN is not set: the Telegram channel is off")
+    if settings.twilio_auth_token is None:
+        logger.warning("TWILIO_AUTH_TOKEN is not set: the SMS channel is off (fail closed)")
+    return senders
+
+
+def create_app(settings: Settings, config: DeskConfig) -> web.Application:
+    """The desk's web application, ready for an ``AppRunner``."""
+    app = web.Application(client_max_size=256 * 1024)
+    metrics = DeskMetrics()
+    app[METRICS] = metrics
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        database = await open_database(
+            settings.database_url, migrate=settings.database_auto_migrate
+        )
+        try:
+            await sync_directory(database, config)
+            # jieba's dictionary is built here, not on the first resident's message.
+            await asyncio.to_thread(segment.load)
+            dispatcher = OutboxDispatcher(
+                database,
+                build_senders(settings),
+                DispatcherPolicy.from_settings(settings),
+                metrics=metrics,
+            )
+            app[DISPATCHER] = dispatcher
+            app[DESK] = Desk.build(database, config, on_outbox=dispatcher.wake)
+            stop = asyncio.Event()
+            task = asyncio.create_task(dispatcher.run(stop), name="outbox-dispatcher")
+            yield
+            stop.set()
+            dispatcher.wake()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        finally:
+            await database.dispose()
+
+    app.cleanup_ctx.append(resources)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness and readiness: the database answers a query."""
+    desk = request.app[DESK]
+    try:
+        async with desk.database.reading() as uow:
+            await uow.tickets.count()
+    except Exception:
+        logger.exception("health check: database query failed")
+        return web.json_response({"status": "unavailable"}, status=503)
+    return web.json_response({"status": "ok"})
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    """Prometheus text exposition of the desk's own registry."""
+    metrics = request.app[METRICS]
+    async with request.app[DESK].database.reading() as uow:
+        metrics.set_snapshot(
+            await uow.tickets.count_by_status(), await uow.outbox.count_by_status()
+        )
+    return web.Response(body=metrics.render(), headers={"Content-Type": metrics.content_type})

@@ -1,0 +1,155 @@
+"""The ``complaint-desk`` command as an operator runs it, in a subprocess.
+
+Bad environments must produce one precise line and exit 2, without a
+traceback unless ``--debug``; ``serve`` must answer ``/healthz`` and stop
+cleanly on SIGTERM; ``demo`` must tell the story and exit 0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "bot.cli"]
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run the command to completion."""
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    result = run_cli("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("serve", "db", "demo", "ticket", "outbox"):
+        assert command in result.stdout
+
+
+def test_malformed_config_names_file_and_line_without_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "desk.toml"
+    config.write_text('[desk]\nsupervision_department = "x"\nname = \n', encoding="utf-8")
+    result = run_cli("--config", str(config), "db", "upgrade", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{config}:3:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_database_shows_url_without_password_and_driver_reason(
+    tmp_path: Path,
+) -> None:
+    url = f"postgresql+asyncpg://desk:s3cret-pw@127.0.0.1:{free_port()}/desk"
+    result = run_cli("db", "upgrade", env={"DATABASE_URL": url}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "s3cret-pw" not in result.stderr
+    assert "postgresql+asyncpg://desk:***@127.0.0.1" in result.stderr
+    assert "refused" in result.stderr.lower() or "connect" in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_flag_shows_the_traceback(tmp_path: Path) -> None:
+    url = f"postgresql+asyncpg://desk:pw@127.0.0.1:{free_port()}/desk"
+    result = run_cli("--debug", "db", "upgrade", env={"DATABASE_URL": url}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr
+
+
+def test_port_in_use_is_reported(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_answers_healthz_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"},
+    )
+    try:
+        assert process.stdout is not None
+        # The log line is written once the socket listens; read up to it.
+        for line in process.stdout:
+            if "serving on" in line:
+                break
+        else:
+            pytest.fail("serve exited before listening")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as reply:
+            assert reply.status == 200
+            assert reply.read() == b'{"status": "ok"}'
+        process.send_signal(signal.SIGTERM)
+        rest = process.stdout.read()
+        assert process.wait(timeout=30) == 0
+        assert "shutting down" in rest
+        assert "Traceback" not in rest
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+    assert (tmp_path / "serve.db").exists()
+
+
+def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
+    result = run_cli("demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for expected in (
+        "受理编号",
+        "【转办单】",
+        "已签收",
+        "答复：",
+        "办理结果：",
+        "请对受理编号",
+        "感谢您的评价（满意）",
+        "审计记录",
+        "register",
+        "claim",
+        "resolve",
+        "rate",
+    ):
+        assert expected in out, expected
+
+
+def test_ticket_show_and_outbox_list_on_a_served_database(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"}
+    assert run_cli("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    missing = run_cli("ticket", "show", "260000013", env=env, cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "no ticket numbered '260000013'" in missing.stderr
+    listing = run_cli("outbox", env=env, cwd=tmp_path)
+    assert listing.returncode == 0
+    assert "no dead messages" in listing.stdout
