@@ -125,12 +125,12 @@ async def _tell(database: Database, config: DeskConfig) -> int:
     assert clerk is not None
     staff = Actor(
         kind="staff",
-        label=f"staff:{clerk.id}",
+        label=f"{clerk.name}",
         staff_id=clerk.id,
         department_id=clerk.department_id,
         role=clerk.role,
     )
-    resident = Actor(kind="citizen", label="resident", citizen_id=view.ticket.citizen_id)
+    resident = Actor(kind="citizen", label="居民", citizen_id=view.ticket.citizen_id)
     department = view.department
 
     say(f"── {clerk.name}（{department}）点击 [签收]")
@@ -153,6 +153,8 @@ async def _tell(database: Database, config: DeskConfig) -> int:
     say(f"── 审计记录（受理编号 {number}）")
     for event in final.events:
         move = f" {event.from_status or '-'} → {event.to_status}" if event.to_status else ""
+        if event.action == "route":
+            move = f" {event.detail.get('category')} → {event.detail.get('department')}"
         say(f"   {event.at:%H:%M:%S} {event.actor:<10} {event.action:<8}{move}")
     if final.ticket.status != "closed":
         say(f"demo failed: ticket ended {final.ticket.status}, expected closed")

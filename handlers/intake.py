@@ -15,13 +15,16 @@ from handlers.context import Desk
 from handlers.messages import SYSTEM, IncomingMessage, IntakeResult
 from handlers.notify import notify_admins, notify_resident
 from handlers.routing import RouteDecision
-from handlers.ticket_actions import assign_to
+from handlers.ticket_actions import send_transfer_slip, set_assignment
 from handlers.workflow import Status
 from nlp.normalise import clean, normalise
-from storage.models import Ticket
+from storage.models import Department, Ticket
 from storage.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
+
+# The lead department and co-departments a new ticket was assigned to.
+Assignment = tuple[Department, list[Department]]
 
 
 async def handle_register(desk: Desk, message: IncomingMessage) -> IntakeResult:
@@ -45,11 +48,14 @@ async def handle_register(desk: Desk, message: IncomingMessage) -> IntakeResult:
             reply, number = texts.complaint_too_long(desk.config.desk.max_text_chars), None
         else:
             assert decision is not None
-            ticket = await _register(desk, uow, message, text, decision)
+            ticket, slip = await _register(desk, uow, message, text, decision)
             inbound.ticket_id = ticket.id
             reply, number = await _service_card(uow, ticket), ticket.number
+            # The resident's card is queued first: they hear back before anyone else.
             if not message.reply_inline:
                 await notify_resident(uow, ticket, reply, purpose="card")
+            if slip is not None:
+                await send_transfer_slip(desk, uow, ticket, *slip)
         inbound.reply_text = reply
     desk.on_outbox()
     return IntakeResult(reply=reply, ticket_number=number, duplicate=False)
@@ -70,7 +76,8 @@ async def _replay(uow: UnitOfWork, message: IncomingMessage) -> IntakeResult:
 
 async def _register(
     desk: Desk, uow: UnitOfWork, message: IncomingMessage, text: str, decision: RouteDecision
-) -> Ticket:
+) -> tuple[Ticket, Assignment | None]:
+    """Create the ticket, audit it, and assign it when routing is confident."""
     contact = await uow.directory.ensure_contact(message.channel, message.sender)
     now = desk.clock()
     accused = (
@@ -118,8 +125,9 @@ async def _register(
             "suggestions": [s.category for s in decision.suggestions],
         },
     )
+    assignment = None
     if decision.department is not None:
-        await _auto_assign(desk, uow, ticket, decision)
+        assignment = await _auto_assign(desk, uow, ticket, decision)
     else:
         suggestions = "、".join(s.category for s in decision.suggestions) or "无"
         await notify_admins(
@@ -132,24 +140,24 @@ async def _register(
         await notify_admins(
             uow, desk.config, ticket, f"【紧急】受理编号 {ticket.number} 涉及人身安全：{text}"
         )
-    return ticket
+    return ticket, assignment
 
 
 async def _auto_assign(
     desk: Desk, uow: UnitOfWork, ticket: Ticket, decision: RouteDecision
-) -> None:
+) -> Assignment | None:
     """受理 and 转办 in the registering transaction when routing is confident."""
     assert decision.department is not None
     lead = await uow.directory.department_by_code(decision.department)
     if lead is None:
         logger.error("routed to unknown department %s; ticket waits in triage", decision.department)
-        return
+        return None
     co = [
         department
         for code in decision.co_departments
         if (department := await uow.directory.department_by_code(code)) is not None
     ]
-    await assign_to(desk, uow, ticket, lead, co)
+    set_assignment(desk, ticket, lead, co)
     for action, before, after in (
         ("accept", Status.RECEIVED, Status.ACCEPTED),
         ("assign", Status.ACCEPTED, Status.ASSIGNED),
@@ -163,6 +171,7 @@ async def _auto_assign(
             detail={"department": lead.code} if action == "assign" else {},
         )
     ticket.status = Status.ASSIGNED.value
+    return lead, co
 
 
 async def _service_card(uow: UnitOfWork, ticket: Ticket) -> str:

@@ -105,14 +105,10 @@ async def _act(
     return ActionResult(number, after.value)
 
 
-async def assign_to(
-    desk: Desk,
-    uow: UnitOfWork,
-    ticket: Ticket,
-    department: Department,
-    co_departments: Sequence[Department] = (),
+def set_assignment(
+    desk: Desk, ticket: Ticket, department: Department, co_departments: Sequence[Department] = ()
 ) -> None:
-    """Make ``department`` the lead, start its clock and send it the 转办单."""
+    """Make ``department`` the lead and start its clock (the deadline runs from now)."""
     if department.id == ticket.accused_department_id or any(
         co.id == ticket.accused_department_id for co in co_departments
     ):
@@ -127,6 +123,16 @@ async def assign_to(
     ticket.owner_staff_id = None
     ticket.assigned_at = now
     ticket.deadline_at = desk.calendar.deadline(now, days)
+
+
+async def send_transfer_slip(
+    desk: Desk,
+    uow: UnitOfWork,
+    ticket: Ticket,
+    department: Department,
+    co_departments: Sequence[Department] = (),
+) -> None:
+    """Send the 转办单 card to the lead department and a 协办单 to each co-department."""
     contact = await uow.directory.contact_by_id(ticket.contact_id)
     notice = texts.department_notice(
         number=ticket.number or "",
@@ -176,7 +182,8 @@ async def handle_assign(
     async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
         lead = await _department(uow, department_code)
         co = [await _department(uow, code) for code in co_codes if code != department_code]
-        await assign_to(desk, uow, ticket, lead, co)
+        set_assignment(desk, ticket, lead, co)
+        await send_transfer_slip(desk, uow, ticket, lead, co)
         assert ticket.deadline_at is not None
         await notify_resident(
             uow, ticket, texts.assigned_update(number, lead.short_name, ticket.deadline_at)
@@ -198,7 +205,8 @@ async def handle_transfer(
             raise InvalidInput(
                 f"ticket {number} is already with {department_code}", "该投诉已由该部门办理。"
             )
-        await assign_to(desk, uow, ticket, target)
+        set_assignment(desk, ticket, target)
+        await send_transfer_slip(desk, uow, ticket, target)
         assert ticket.deadline_at is not None
         await notify_resident(
             uow, ticket, texts.assigned_update(number, target.short_name, ticket.deadline_at)
