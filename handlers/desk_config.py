@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from datetime import date
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Role = Literal["clerk", "supervisor", "admin"]
+# Keywords match by substring: an empty one would match every text.
+Word = Annotated[str, Field(min_length=1, max_length=40)]
+Weight = Annotated[float, Field(gt=0, le=100)]
 
 
 class _Strict(BaseModel):
     # Unknown keys are errors: a typo in the config must not be silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: TOML values are typed, so "501" for a user id is a mistake, not a number.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DeskSection(_Strict):
@@ -55,8 +59,8 @@ class CategoryConfig(_Strict):
     department: str
     co_departments: list[str] = Field(default_factory=list)
     deadline_days: int | None = Field(default=None, ge=1, le=90)
-    keywords: dict[str, float] = Field(default_factory=dict)
-    negative_keywords: list[str] = Field(default_factory=list)
+    keywords: dict[Word, Weight] = Field(default_factory=dict)
+    negative_keywords: list[Word] = Field(default_factory=list)
 
 
 class StaffConfig(_Strict):
@@ -71,7 +75,7 @@ class StaffConfig(_Strict):
 class KeywordList(_Strict):
     """Words that flag a complaint (conduct complaints, urgent danger)."""
 
-    keywords: list[str] = Field(default_factory=list)
+    keywords: list[Word] = Field(default_factory=list)
 
 
 class CalendarConfig(_Strict):
