@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from bot.serve import serve
 from bot.settings import Settings
@@ -18,10 +17,9 @@ from handlers.queries import ticket_view
 from handlers.texts import STATUS_LABELS
 from storage.db import safe_url
 from storage.migrate import current_revision
+from storage.models import DESK_TZ
 from storage.repositories.outbox import DEAD
 from storage.unit_of_work import Database
-
-DESK_TZ = ZoneInfo("Asia/Shanghai")
 
 
 def say(line: str = "") -> None:

@@ -39,7 +39,7 @@ def say(line: str = "") -> None:
 
 def demo_config(config: DeskConfig) -> DeskConfig:
     """The configured desk with a group chat per department and a clerk in each."""
-    data = config.model_dump(mode="json")
+    data = config.model_dump()
     data["desk"]["admin_chat_id"] = ADMIN_CHAT
     for index, department in enumerate(data["departments"], start=1):
         department["chat_id"] = -100100 - index

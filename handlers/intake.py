@@ -37,15 +37,18 @@ async def handle_register(desk: Desk, message: IncomingMessage) -> IntakeResult:
             channel=message.channel,
             external_id=message.external_id,
             sender=message.sender,
-            text=message.text,
+            # PostgreSQL text columns refuse NUL; the raw payload keeps the original.
+            text=message.text.replace("\x00", ""),
             raw_payload=message.raw,
         )
         if inbound is None:
             return await _replay(uow, message)
-        if not text:
-            reply, number = texts.empty_complaint(), None
-        elif len(text) > desk.config.desk.max_text_chars:
-            reply, number = texts.complaint_too_long(desk.config.desk.max_text_chars), None
+        if not text or len(text) > desk.config.desk.max_text_chars:
+            reply, number = _refusal(desk, text), None
+            if not message.reply_inline:
+                await uow.outbox.enqueue(
+                    channel=message.channel, recipient=message.sender, body=reply, purpose="reply"
+                )
         else:
             assert decision is not None
             ticket, slip = await _register(desk, uow, message, text, decision)
@@ -59,6 +62,13 @@ async def handle_register(desk: Desk, message: IncomingMessage) -> IntakeResult:
         inbound.reply_text = reply
     desk.on_outbox()
     return IntakeResult(reply=reply, ticket_number=number, duplicate=False)
+
+
+def _refusal(desk: Desk, text: str) -> str:
+    """The polite answer to a message that cannot become a ticket."""
+    if not text:
+        return texts.empty_complaint()
+    return texts.complaint_too_long(desk.config.desk.max_text_chars)
 
 
 async def _replay(uow: UnitOfWork, message: IncomingMessage) -> IntakeResult:

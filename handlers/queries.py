@@ -42,11 +42,7 @@ async def ticket_view(desk: Desk, number: str, viewer: Actor) -> TicketView:
         if viewer.kind == "citizen" and viewer.citizen_id != ticket.citizen_id:
             # Same answer as a missing ticket: nothing about others' tickets leaks.
             raise TicketNotFound(number)
-        if (
-            viewer.kind == "staff"
-            and not viewer.is_centre
-            and viewer.department_id == ticket.accused_department_id
-        ):
+        if viewer.kind == "staff" and viewer.department_id == ticket.accused_department_id:
             raise NotAuthorised(f"{viewer.label} may not see conduct complaint {number}")
         names = {d.id: d.short_name for d in await uow.directory.departments()}
         events = tuple(

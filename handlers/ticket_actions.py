@@ -46,8 +46,12 @@ def authorise(actor: Actor, action: Action, ticket: Ticket) -> None:
         if action is Action.RATE and actor.citizen_id == ticket.citizen_id:
             return
         raise NotAuthorised(f"citizen {actor.label} may not {action} ticket {number}")
-    accused = ticket.accused_department_id
-    if accused is not None and not actor.is_centre and actor.department_id == accused:
+    # No one from the accused department touches a conduct complaint, whatever
+    # their role: an admin registered in 城管局 is still 城管局.
+    if (
+        ticket.accused_department_id is not None
+        and actor.department_id == ticket.accused_department_id
+    ):
         raise NotAuthorised(f"{actor.label} belongs to the department accused in {number}")
     if actor.is_centre:
         return
@@ -247,6 +251,10 @@ async def handle_return(
 
     async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
         previous = ticket.department_id
+        if corrected_category is not None:
+            if corrected_category not in desk.config.category_by_code:
+                raise InvalidInput(f"unknown category {corrected_category!r}", "未找到该类别。")
+            ticket.category = corrected_category
         ticket.department_id = None
         ticket.co_department_ids = []
         ticket.owner_staff_id = None

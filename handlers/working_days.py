@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-logger = logging.getLogger(__name__)
+from storage.models import DESK_TZ
 
-DESK_TZ = ZoneInfo("Asia/Shanghai")
+logger = logging.getLogger(__name__)
 
 
 class WorkingCalendar:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     JSON,
@@ -62,6 +63,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+# The desk's own time: deadlines, dates shown to residents and the year in
+# ticket numbers. Storage keeps UTC.
+DESK_TZ = ZoneInfo("Asia/Shanghai")
 
 
 def utcnow() -> datetime:

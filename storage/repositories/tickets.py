@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.ticket_numbers import format_ticket_number
-from storage.models import Ticket
+from storage.models import DESK_TZ, Ticket
 
 OPEN_STATUSES = frozenset(
     {"received", "accepted", "returned", "assigned", "claimed", "in_progress", "reopened"}
@@ -30,7 +30,9 @@ class TicketRepository:
         """
         self._session.add(ticket)
         await self._session.flush()
-        ticket.number = format_ticket_number(ticket.id, ticket.created_at.year)
+        # The year residents see is the desk's, not UTC's (1 January starts at 00:00 Beijing).
+        local_year = ticket.created_at.astimezone(DESK_TZ).year
+        ticket.number = format_ticket_number(ticket.id, local_year)
         await self._session.flush()
         return ticket
 
