@@ -17,6 +17,15 @@ from pathlib import Path
 
 import pytest
 
+from bot.config_file import load_desk_config
+from bot.outbox import DispatcherPolicy, OutboxDispatcher
+from bot.settings import Settings
+from bot.startup import open_database
+from handlers.context import Desk
+from handlers.directory_sync import sync_directory
+from handlers.intake import handle_register
+from handlers.messages import IncomingMessage
+
 CLI = [sys.executable, "-m", "bot.cli"]
 
 
@@ -153,3 +162,58 @@ def test_ticket_show_and_outbox_list_on_a_served_database(tmp_path: Path) -> Non
     listing = run_cli("outbox", env=env, cwd=tmp_path)
     assert listing.returncode == 0
     assert "no dead messages" in listing.stdout
+
+
+async def _register_one(url: str) -> str:
+    """Register a complaint in the database at ``url`` the way serve would."""
+    database = await open_database(url)
+    try:
+        config = load_desk_config(None)
+        await sync_directory(database, config)
+        desk = Desk.build(database, config)
+        result = await handle_register(
+            desk, IncomingMessage("sms", "SM-cli-1", "+8613812345678", "小区电梯坏了三天，物业不管")
+        )
+    finally:
+        await database.dispose()
+    assert result.ticket_number is not None
+    return result.ticket_number
+
+
+async def test_ticket_show_prints_the_audit_trail_and_outbox_retry_requeues(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
+    env = {"DATABASE_URL": url}
+    number = await _register_one(url)
+
+    shown = run_cli("ticket", "show", number, env=env, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert f"受理编号 {number}  已转办" in shown.stdout
+    for action in ("register", "route", "accept", "assign"):
+        assert f" {action} " in shown.stdout
+    assert "pending sms:+8613812345678 (card)" in shown.stdout
+
+    # No channel is configured here (and no group chat, so only the resident's
+    # card is queued): a serve pass dead-letters it; then retry from the command line.
+    database = await open_database(url)
+    try:
+        dispatcher = OutboxDispatcher(
+            database, {}, DispatcherPolicy.from_settings(Settings(_env_file=None))
+        )
+        assert await dispatcher.run_once() == 1
+    finally:
+        await database.dispose()
+
+    listing = run_cli("outbox", "list", env=env, cwd=tmp_path)
+    assert listing.returncode == 0
+    assert "no sender registered for channel 'sms'" in listing.stdout
+    assert "1 dead letter(s); send again with: complaint-desk outbox retry" in listing.stdout
+
+    retried = run_cli("outbox", "retry", "--all", env=env, cwd=tmp_path)
+    assert (retried.returncode, retried.stdout.strip()) == (0, "queued again: 1")
+    pending = run_cli("outbox", "list", "--status", "pending", env=env, cwd=tmp_path)
+    assert pending.stdout.count("attempts=0") == 1
+    again = run_cli("outbox", "retry", "999", env=env, cwd=tmp_path)
+    assert again.returncode == 1
+    assert "not dead letters: [999]" in again.stdout
