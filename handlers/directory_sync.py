@@ -32,7 +32,7 @@ async def sync_directory(database: Database, config: DeskConfig) -> None:
                 role=member.role,
                 name=member.name,
             )
-            await uow.events.append(
+            uow.events.append(
                 ticket_id=None,
                 actor="config",
                 action="staff_role",

@@ -113,14 +113,14 @@ async def _register(
             updated_at=now,
         )
     )
-    await uow.events.append(
+    uow.events.append(
         ticket_id=ticket.id,
         actor=f"citizen:{contact.citizen_id}",
         action="register",
         to_status=Status.RECEIVED.value,
         detail={"channel": message.channel, "inbound": message.external_id},
     )
-    await uow.events.append(
+    uow.events.append(
         ticket_id=ticket.id,
         actor=SYSTEM.label,
         action="route",
@@ -172,7 +172,7 @@ async def _auto_assign(
         ("accept", Status.RECEIVED, Status.ACCEPTED),
         ("assign", Status.ACCEPTED, Status.ASSIGNED),
     ):
-        await uow.events.append(
+        uow.events.append(
             ticket_id=ticket.id,
             actor=SYSTEM.label,
             action=action,

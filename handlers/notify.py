@@ -61,7 +61,7 @@ async def notify_department(
         chat_id, thread_id = config.desk.admin_chat_id, None
         body = f"（{department.name}未绑定群组，转至管理群）\n{body}"
     if chat_id is None:
-        await uow.events.append(
+        uow.events.append(
             ticket_id=ticket.id,
             actor="system",
             action="notice_unroutable",

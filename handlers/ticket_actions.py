@@ -97,7 +97,7 @@ async def _act(
         detail = await change(uow, ticket, after)
         ticket.status = after.value
         ticket.updated_at = desk.clock()
-        await uow.events.append(
+        uow.events.append(
             ticket_id=ticket.id,
             actor=actor.label,
             action=action.value,

@@ -49,7 +49,8 @@ async def test_sqlite_write_transactions_take_the_write_lock_at_begin(
     # A reader that began first must not be able to write after a writer began:
     # with BEGIN IMMEDIATE the writer holds RESERVED from its first statement.
     async with database.transaction() as writer:
-        await writer.events.append(ticket_id=None, actor="test", action="probe")
+        # Only a read so far: with a deferred BEGIN this would hold no write lock.
+        await writer.tickets.count()
         async with database.engine.connect() as other:
             raw = await other.get_raw_connection()
             driver = raw.driver_connection

@@ -17,7 +17,7 @@ class EventRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def append(
+    def append(
         self,
         *,
         ticket_id: int | None,
@@ -37,8 +37,9 @@ class EventRepository:
             detail=detail or {},
             created_at=utcnow(),
         )
+        # No flush: events need no id inside the transaction, and the commit's
+        # flush writes them all in one batched INSERT, in the order appended.
         self._session.add(event)
-        await self._session.flush()
         return event
 
     async def for_ticket(self, ticket_id: int) -> Sequence[TicketEvent]:
