@@ -71,8 +71,9 @@ async def show_ticket(settings: Settings, config: DeskConfig, number: str) -> in
     say(f"受理编号 {ticket.number}  {STATUS_LABELS.get(ticket.status, ticket.status)}")
     say(f"  category     {ticket.category or '-'} (confidence {ticket.confidence or 0:.2f})")
     say(f"  department   {view.department or '-'}")
-    if view.accused_department:
-        say(f"  accused      {view.accused_department} (conduct complaint, confidential)")
+    if view.accused_departments:
+        accused = "、".join(view.accused_departments)
+        say(f"  accused      {accused} (conduct complaint, confidential)")
     say(f"  priority     {ticket.priority}")
     say(f"  deadline     {_local(ticket.deadline_at)}")
     say(f"  text         {ticket.text}")

@@ -49,13 +49,17 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
     app[METRICS] = metrics
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        database = await open_database(
-            settings.database_url, migrate=settings.database_auto_migrate
-        )
+        # jieba's dictionary is built at start, not on the first resident's
+        # message, in a thread while the database is opened and migrated.
+        jieba_ready = asyncio.create_task(asyncio.to_thread(segment.load))
+        try:
+            database = await open_database(
+                settings.database_url, migrate=settings.database_auto_migrate
+            )
+        finally:
+            await jieba_ready
         try:
             await sync_directory(database, config)
-            # jieba's dictionary is built here, not on the first resident's message.
-            await asyncio.to_thread(segment.load)
             dispatcher = OutboxDispatcher(
                 database,
                 build_senders(settings),
@@ -65,12 +69,17 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
             app[DISPATCHER] = dispatcher
             app[DESK] = Desk.build(database, config, on_outbox=dispatcher.wake)
             stop = asyncio.Event()
-            task = asyncio.create_task(dispatcher.run(stop), name="outbox-dispatcher")
+            task = (
+                asyncio.create_task(dispatcher.run(stop), name="outbox-dispatcher")
+                if settings.outbox_dispatch
+                else None
+            )
             yield
             stop.set()
             dispatcher.wake()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         finally:
             await database.dispose()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AnyHttpUrl, Field, SecretStr
+from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///complaint_desk.db"
@@ -39,9 +39,19 @@ class Settings(BaseSettings):
     twilio_from_number: str | None = None
     twilio_messaging_service_sid: str | None = None
 
+    # Off for a process that only takes requests while another one sends.
+    outbox_dispatch: bool = True
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     outbox_batch_size: int = Field(default=20, ge=1, le=500)
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     outbox_lease_seconds: float = Field(default=60.0, ge=1)
     outbox_base_backoff_seconds: float = Field(default=2.0, gt=0)
     outbox_max_backoff_seconds: float = Field(default=3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _backoff_bounds(self) -> Settings:
+        if self.outbox_base_backoff_seconds > self.outbox_max_backoff_seconds:
+            raise ValueError(
+                "OUTBOX_BASE_BACKOFF_SECONDS must not exceed OUTBOX_MAX_BACKOFF_SECONDS"
+            )
+        return self

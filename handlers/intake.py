@@ -90,11 +90,11 @@ async def _register(
     """Create the ticket, audit it, and assign it when routing is confident."""
     contact = await uow.directory.ensure_contact(message.channel, message.sender)
     now = desk.clock()
-    accused = (
-        await uow.directory.department_by_code(decision.accused_department)
-        if decision.accused_department
-        else None
-    )
+    accused = [
+        department.id
+        for code in decision.accused_departments
+        if (department := await uow.directory.department_by_code(code)) is not None
+    ]
     ticket = await uow.tickets.add(
         Ticket(
             citizen_id=contact.citizen_id,
@@ -104,9 +104,9 @@ async def _register(
             category=decision.category,
             confidence=decision.confidence,
             evidence=list(decision.evidence),
-            accused_department_id=accused.id if accused else None,
+            accused_department_ids=accused,
             # Conduct complaints are confidential: the complainant is never shown.
-            confidential=accused is not None,
+            confidential=bool(accused),
             status=Status.RECEIVED.value,
             priority="urgent" if decision.urgent else "normal",
             created_at=now,
@@ -131,7 +131,7 @@ async def _register(
             "department": decision.department,
             "co_departments": list(decision.co_departments),
             "urgent": decision.urgent,
-            "accused_department": decision.accused_department,
+            "accused_departments": list(decision.accused_departments),
             "suggestions": [s.category for s in decision.suggestions],
         },
     )

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from handlers.context import Desk
-from handlers.errors import NotAuthorised, TicketNotFound
+from handlers.errors import TicketNotFound
 from handlers.messages import Actor
+from handlers.ticket_actions import visible_to
 from storage.models import Ticket
 
 
@@ -29,7 +30,7 @@ class TicketView:
 
     ticket: Ticket
     department: str | None
-    accused_department: str | None
+    accused_departments: tuple[str, ...]
     events: tuple[EventView, ...]
 
 
@@ -39,11 +40,9 @@ async def ticket_view(desk: Desk, number: str, viewer: Actor) -> TicketView:
         ticket = await uow.tickets.by_number(number)
         if ticket is None:
             raise TicketNotFound(number)
-        if viewer.kind == "citizen" and viewer.citizen_id != ticket.citizen_id:
+        if not visible_to(viewer, ticket):
             # Same answer as a missing ticket: nothing about others' tickets leaks.
             raise TicketNotFound(number)
-        if viewer.kind == "staff" and viewer.department_id == ticket.accused_department_id:
-            raise NotAuthorised(f"{viewer.label} may not see conduct complaint {number}")
         names = {d.id: d.short_name for d in await uow.directory.departments()}
         events = tuple(
             EventView(e.created_at, e.actor, e.action, e.from_status, e.to_status, e.detail)
@@ -52,8 +51,6 @@ async def ticket_view(desk: Desk, number: str, viewer: Actor) -> TicketView:
     return TicketView(
         ticket=ticket,
         department=names.get(ticket.department_id) if ticket.department_id else None,
-        accused_department=(
-            names.get(ticket.accused_department_id) if ticket.accused_department_id else None
-        ),
+        accused_departments=tuple(names[i] for i in ticket.accused_department_ids if i in names),
         events=events,
     )

@@ -27,7 +27,7 @@ class RouteDecision:
     department: str | None  # department code; None means triage
     co_departments: tuple[str, ...]
     urgent: bool
-    accused_department: str | None
+    accused_departments: tuple[str, ...]
     suggestions: tuple[CategoryScore, ...]
 
     @property
@@ -70,7 +70,7 @@ class Router:
                 department=None,
                 co_departments=(),
                 urgent=urgent,
-                accused_department=None,
+                accused_departments=(),
                 suggestions=ranked,
             )
         best = ranked[0]
@@ -82,16 +82,27 @@ class Router:
             department=category.department,
             co_departments=tuple(category.co_departments),
             urgent=urgent,
-            accused_department=None,
+            accused_departments=(),
             suggestions=ranked,
         )
 
-    def accused_department(self, text: str) -> str | None:
-        """The department a conduct complaint names, if any."""
+    def accused_departments(self, text: str) -> tuple[str, ...]:
+        """Every department the text names, in order of first mention.
+
+        Longest names claim their characters first, so 综合执法局 is one
+        mention of 城管 and not also one of a department called 执法局.
+        """
+        taken = [False] * len(text)
+        found: dict[str, int] = {}
         for name, code in self._department_names:
-            if name in text:
-                return code
-        return None
+            start = text.find(name)
+            while start != -1:
+                end = start + len(name)
+                if not any(taken[start:end]):
+                    taken[start:end] = [True] * len(name)
+                    found[code] = min(found.get(code, start), start)
+                start = text.find(name, end)
+        return tuple(sorted(found, key=found.__getitem__))
 
     def _conduct(
         self,
@@ -101,16 +112,16 @@ class Router:
         ranked: tuple[CategoryScore, ...],
     ) -> RouteDecision:
         supervision = self._config.desk.supervision_department
-        accused = self.accused_department(text)
+        accused = self.accused_departments(text)
         return RouteDecision(
             category=CONDUCT_CATEGORY,
             confidence=1.0,
             evidence=words,
             # A complaint about the supervision office itself waits for the
             # centre's administrators instead of going to the accused.
-            department=None if accused == supervision else supervision,
+            department=None if supervision in accused else supervision,
             co_departments=(),
             urgent=urgent,
-            accused_department=accused,
+            accused_departments=accused,
             suggestions=ranked,
         )

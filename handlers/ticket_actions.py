@@ -37,27 +37,55 @@ class ActionResult:
     status: str
 
 
-def authorise(actor: Actor, action: Action, ticket: Ticket) -> None:
-    """Refuse an actor who has no right to this action on this ticket."""
+def visible_to(actor: Actor, ticket: Ticket) -> bool:
+    """Whether ``actor`` may know this ticket exists at all.
+
+    Residents see their own; staff see their department's (lead or co-handling);
+    the centre sees everything; a department accused in a conduct complaint
+    never sees it, whatever the role of the person asking.
+    """
     if actor.kind == "system":
-        return
-    number = ticket.number or str(ticket.id)
+        return True
     if actor.kind == "citizen":
-        if action is Action.RATE and actor.citizen_id == ticket.citizen_id:
+        return actor.citizen_id == ticket.citizen_id
+    if actor.department_id in ticket.accused_department_ids:
+        return False
+    if actor.is_centre:
+        return True
+    return actor.department_id == ticket.department_id or (
+        actor.department_id in ticket.co_department_ids
+    )
+
+
+def authorise(actor: Actor, action: Action, ticket: Ticket) -> None:
+    """Refuse an actor who has no right to this action on this ticket.
+
+    A ticket the actor may not see is reported as not found, so refusals do
+    not reveal that it exists.
+    """
+    number = ticket.number or str(ticket.id)
+    if not visible_to(actor, ticket):
+        raise TicketNotFound(number)
+    if actor.kind == "system" or actor.is_centre:
+        return
+    if actor.kind == "citizen":
+        if action is Action.RATE:
             return
         raise NotAuthorised(f"citizen {actor.label} may not {action} ticket {number}")
-    # No one from the accused department touches a conduct complaint, whatever
-    # their role: an admin registered in 城管局 is still 城管局.
+    lead = actor.department_id == ticket.department_id
+    if action is Action.REPLY and not lead:
+        return  # co-handling departments report progress too
+    if not lead or action not in DEPARTMENT_ACTIONS:
+        raise NotAuthorised(f"{actor.label} may not {action} ticket {number}")
+    # 首问负责制: once claimed, the owner (or the department's supervisor) acts on it.
+    owner = ticket.owner_staff_id
+    claim_from_scratch = action is Action.CLAIM and ticket.status == Status.ASSIGNED
     if (
-        ticket.accused_department_id is not None
-        and actor.department_id == ticket.accused_department_id
+        owner not in (None, actor.staff_id)
+        and not claim_from_scratch
+        and actor.role not in ("supervisor", "admin")
     ):
-        raise NotAuthorised(f"{actor.label} belongs to the department accused in {number}")
-    if actor.is_centre:
-        return
-    if action in DEPARTMENT_ACTIONS and actor.department_id == ticket.department_id:
-        return
-    raise NotAuthorised(f"{actor.label} may not {action} ticket {number}")
+        raise NotAuthorised(f"{actor.label}: ticket {number} is owned by staff:{owner}")
 
 
 def require_text(value: str, what: str, resident_message: str) -> str:
@@ -113,9 +141,7 @@ def set_assignment(
     desk: Desk, ticket: Ticket, department: Department, co_departments: Sequence[Department] = ()
 ) -> None:
     """Make ``department`` the lead and start its clock (the deadline runs from now)."""
-    if department.id == ticket.accused_department_id or any(
-        co.id == ticket.accused_department_id for co in co_departments
-    ):
+    if any(d.id in ticket.accused_department_ids for d in (department, *co_departments)):
         raise InvalidInput(
             f"ticket {ticket.number}: department {department.code} is the one complained about",
             "该投诉不能转交被投诉单位办理。",

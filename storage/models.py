@@ -154,9 +154,8 @@ class Ticket(Base):
     evidence: Mapped[list[str]] = mapped_column(JSON, default=list)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), nullable=True)
     co_department_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
-    accused_department_id: Mapped[int | None] = mapped_column(
-        ForeignKey("departments.id"), nullable=True
-    )
+    # Every department a conduct complaint names; none of them may receive it.
+    accused_department_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(20), index=True)
     owner_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), nullable=True)
     priority: Mapped[str] = mapped_column(String(10), default="normal")  # normal | urgent

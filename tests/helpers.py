@@ -11,6 +11,7 @@ import itertools
 from collections import deque
 
 from handlers import ticket_actions as actions
+from handlers.actors import staff_in_department
 from handlers.context import Desk
 from handlers.intake import handle_register
 from handlers.messages import Actor, IncomingMessage
@@ -65,19 +66,7 @@ def next_external_id() -> str:
 
 async def staff_actor(desk: Desk, telegram_user_id: int, department_code: str) -> Actor:
     """The staff member as the Telegram adapter would present them."""
-    async with desk.database.reading() as uow:
-        department = await uow.directory.department_by_code(department_code)
-        assert department is not None, department_code
-        staff = await uow.directory.staff_member(telegram_user_id, department.id)
-        assert staff is not None, (telegram_user_id, department_code)
-    return Actor(
-        kind="staff",
-        label=f"staff:{staff.id}",
-        staff_id=staff.id,
-        department_id=department.id,
-        role=staff.role,
-        centre=department.is_supervision or staff.role == "admin",
-    )
+    return await staff_in_department(desk, telegram_user_id, department_code)
 
 
 async def centre_actor(desk: Desk) -> Actor:

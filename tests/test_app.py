@@ -18,7 +18,13 @@ from storage.repositories.outbox import DEAD
 @pytest.fixture
 async def client(database_url: str, desk_config: DeskConfig) -> AsyncIterator[TestClient]:
     """A test client over the real app on a fresh database (migrated at start-up)."""
-    settings = Settings(database_url=database_url, database_auto_migrate=True, _env_file=None)
+    settings = Settings(
+        database_url=database_url,
+        database_auto_migrate=True,
+        # The test drives the dispatcher itself, so nothing races it.
+        outbox_dispatch=False,
+        _env_file=None,
+    )
     app = create_app(settings, desk_config)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client

@@ -249,34 +249,36 @@ def test_route_by_keywords(
     assert decision.department == department
     assert decision.co_departments == co_departments
     assert decision.urgent is urgent
-    assert decision.accused_department is None
+    assert decision.accused_departments == ()
     assert decision.needs_triage is (department is None)
 
 
 @pytest.mark.parametrize(
     ("body", "accused", "department", "evidence"),
     [
-        ("城管局的人态度恶劣，推诿不管", "chengguan", "xiaoneng", ("态度恶劣", "推诿")),
-        ("市城市管理综合执法局长期不作为", "chengguan", "xiaoneng", ("不作为",)),
-        ("综合执法局的人推诿", "chengguan", "xiaoneng", ("推诿",)),
-        ("环保局乱收费", "huanbao", "xiaoneng", ("乱收费",)),
-        ("住建的工作人员态度恶劣", "zhujian", "xiaoneng", ("态度恶劣",)),
-        ("窗口工作人员态度恶劣", None, "xiaoneng", ("态度恶劣",)),
+        ("城管局的人态度恶劣，推诿不管", ("chengguan",), "xiaoneng", ("态度恶劣", "推诿")),
+        ("市城市管理综合执法局长期不作为", ("chengguan",), "xiaoneng", ("不作为",)),
+        ("综合执法局的人推诿", ("chengguan",), "xiaoneng", ("推诿",)),
+        ("环保局乱收费", ("huanbao",), "xiaoneng", ("乱收费",)),
+        ("住建的工作人员态度恶劣", ("zhujian",), "xiaoneng", ("态度恶劣",)),
+        ("窗口工作人员态度恶劣", (), "xiaoneng", ("态度恶劣",)),
+        # 推诿扯皮 between two departments: both are accused, in order of mention.
+        ("住建局和城管局互相推诿", ("zhujian", "chengguan"), "xiaoneng", ("推诿",)),
         # About the supervision office itself: the centre's administrators decide.
-        ("效能办的人推诿", "xiaoneng", None, ("推诿",)),
+        ("效能办的人推诿", ("xiaoneng",), None, ("推诿",)),
     ],
 )
 def test_conduct_complaints_go_to_supervision(
     desk_config: DeskConfig,
     body: str,
-    accused: str | None,
+    accused: tuple[str, ...],
     department: str | None,
     evidence: tuple[str, ...],
 ) -> None:
     decision = Router(desk_config).route(normalise(body))
 
     assert decision.category == CONDUCT_CATEGORY
-    assert decision.accused_department == accused
+    assert decision.accused_departments == accused
     assert decision.department == department
     assert decision.evidence == evidence
     assert decision.confidence == 1.0
@@ -285,12 +287,15 @@ def test_conduct_complaints_go_to_supervision(
 @pytest.mark.parametrize(
     ("body", "accused"),
     [
-        ("综合执法局的人推诿", "chengguan"),
-        ("执法局的人推诿", "zhifa"),
-        ("城管局不作为", "chengguan"),
+        ("综合执法局的人推诿", ("chengguan",)),
+        ("执法局的人推诿", ("zhifa",)),
+        ("城管局不作为", ("chengguan",)),
+        ("执法局和综合执法局都不作为", ("zhifa", "chengguan")),
     ],
 )
-def test_longest_department_name_wins(desk_config: DeskConfig, body: str, accused: str) -> None:
+def test_longest_department_name_wins(
+    desk_config: DeskConfig, body: str, accused: tuple[str, ...]
+) -> None:
     # A department whose short name is inside chengguan's alias 综合执法局, listed
     # first, so only the length of the match can decide.
     config = desk_config.model_dump()
@@ -299,7 +304,7 @@ def test_longest_department_name_wins(desk_config: DeskConfig, body: str, accuse
     )
     router = Router(DeskConfig.model_validate(config))
 
-    assert router.route(normalise(body)).accused_department == accused
+    assert router.route(normalise(body)).accused_departments == accused
 
 
 async def test_conduct_complaint_is_registered_confidential(desk: Desk) -> None:
@@ -313,7 +318,7 @@ async def test_conduct_complaint_is_registered_confidential(desk: Desk) -> None:
         accused = await uow.directory.department_by_code("chengguan")
         events = await uow.events.for_ticket(ticket.id)
     assert accused is not None
-    assert ticket.accused_department_id == accused.id
+    assert ticket.accused_department_ids == [accused.id]
     route = next(e for e in events if e.action == "route")
-    assert route.detail["accused_department"] == "chengguan"
+    assert route.detail["accused_departments"] == ["chengguan"]
     assert route.detail["department"] == "xiaoneng"

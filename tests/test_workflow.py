@@ -39,12 +39,15 @@ from hypothesis import strategies as st
 
 from handlers import texts
 from handlers.context import Desk
-from handlers.errors import IllegalTransition, InvalidInput, NotAuthorised
+from handlers.desk_config import DeskConfig
+from handlers.directory_sync import sync_directory
+from handlers.errors import IllegalTransition, InvalidInput, NotAuthorised, TicketNotFound
 from handlers.queries import ticket_view
 from handlers.ticket_actions import (
     ActionResult,
     handle_assign,
     handle_claim,
+    handle_resolve,
     handle_return,
     handle_transfer,
 )
@@ -265,12 +268,12 @@ async def test_action_on_stored_ticket(desk: Desk, action: Action, start: Status
 # ---------------------------------------------------------------------- authorisation
 
 
-async def test_clerk_of_another_department_cannot_claim(desk: Desk) -> None:
+async def test_another_department_cannot_even_see_the_ticket(desk: Desk) -> None:
     number = await ticket_in(desk, Status.ASSIGNED)
     before = await state(desk, number)
     huanbao_clerk = await staff_actor(desk, 502, "huanbao")
 
-    with pytest.raises(NotAuthorised):
+    with pytest.raises(TicketNotFound):
         await handle_claim(desk, number, huanbao_clerk)
 
     assert await state(desk, number) == before
@@ -288,6 +291,28 @@ async def test_resident_may_only_rate(desk: Desk, action: Action) -> None:
     assert await state(desk, number) == before
 
 
+async def test_clerk_who_does_not_own_a_claimed_ticket_cannot_act_on_it(desk: Desk) -> None:
+    # 首问负责制: 王科员 (501) claimed it; a second zhujian clerk may not resolve it,
+    # the department's supervisor may.
+    config = desk.config.model_dump()
+    config["staff"] += [
+        {"telegram_user_id": 511, "department": "zhujian", "role": "clerk"},
+        {"telegram_user_id": 512, "department": "zhujian", "role": "supervisor"},
+    ]
+    await sync_directory(desk.database, DeskConfig.model_validate(config))
+    number = await ticket_in(desk, Status.CLAIMED)
+    before = await state(desk, number)
+
+    with pytest.raises(NotAuthorised, match="owned by"):
+        await handle_resolve(desk, number, await staff_actor(desk, 511, "zhujian"), "已处理")
+    assert await state(desk, number) == before
+
+    supervisor = await staff_actor(desk, 512, "zhujian")
+    assert await handle_resolve(desk, number, supervisor, "已处理") == ActionResult(
+        number, "resolved"
+    )
+
+
 async def test_resident_cannot_rate_someone_elses_ticket(desk: Desk) -> None:
     number = await ticket_in(desk, Status.RESOLVED)
     other_number = await register(desk, ROUTED_TEXT, sender="+8613900001111")
@@ -295,7 +320,7 @@ async def test_resident_cannot_rate_someone_elses_ticket(desk: Desk) -> None:
     assert other.citizen_id != (await citizen_actor(desk, number)).citizen_id
     before = await state(desk, number)
 
-    with pytest.raises(NotAuthorised):
+    with pytest.raises(TicketNotFound):
         await perform(desk, number, Action.RATE, actor=other, rating=Rating.UNSATISFIED)
 
     assert await state(desk, number) == before
@@ -306,7 +331,7 @@ async def test_conduct_complaint_is_kept_from_the_accused_department(desk: Desk)
     ticket = await load_ticket(desk, number)
     assert ticket.category == "作风效能"
     assert ticket.department_id == await department_id(desk, "xiaoneng")
-    assert ticket.accused_department_id == await department_id(desk, "chengguan")
+    assert ticket.accused_department_ids == [await department_id(desk, "chengguan")]
     assert ticket.confidential is True
     assert ticket.status == Status.ASSIGNED.value
     recipients = {row.recipient for row in await outbox_rows(desk, number)}
@@ -316,14 +341,14 @@ async def test_conduct_complaint_is_kept_from_the_accused_department(desk: Desk)
     accused = await staff_actor(desk, 503, "chengguan")
     before = await state(desk, number)
     for action in Action:
-        with pytest.raises(NotAuthorised):
+        with pytest.raises(TicketNotFound):
             await perform(desk, number, action, actor=accused)
     assert await state(desk, number) == before
-    with pytest.raises(NotAuthorised):
+    with pytest.raises(TicketNotFound):
         await ticket_view(desk, number, accused)
 
     view = await ticket_view(desk, number, await centre_actor(desk))
-    assert (view.department, view.accused_department) == ("效能办", "城管局")
+    assert (view.department, view.accused_departments) == ("效能办", ("城管局",))
 
 
 async def test_accused_departments_own_admin_is_refused_too(desk: Desk) -> None:
@@ -333,9 +358,9 @@ async def test_accused_departments_own_admin_is_refused_too(desk: Desk) -> None:
     before = await state(desk, number)
 
     for action in (Action.URGE, Action.TRANSFER, Action.CLAIM):
-        with pytest.raises(NotAuthorised):
+        with pytest.raises(TicketNotFound):
             await perform(desk, number, action, actor=accused_admin)
-    with pytest.raises(NotAuthorised):
+    with pytest.raises(TicketNotFound):
         await ticket_view(desk, number, accused_admin)
     assert await state(desk, number) == before
 
@@ -472,7 +497,7 @@ async def test_return_goes_back_to_triage_and_can_be_reassigned(desk: Desk) -> N
     ]
     assert new_rows[0].body == f"【退单】受理编号 {number}，理由：应由环保部门处理，请重新分派。"
     # The returning department no longer holds it.
-    with pytest.raises(NotAuthorised):
+    with pytest.raises(TicketNotFound):
         await handle_claim(desk, number, clerk)
 
     await handle_assign(desk, number, await centre_actor(desk), "huanbao")
@@ -612,3 +637,20 @@ async def test_number_carries_the_desk_local_year(desk: Desk, clock: FakeClock) 
     clock.now = datetime(2026, 12, 31, 17, 0, tzinfo=UTC)  # 01:00 on 1 Jan 2027, Shanghai
     number = await register(desk, ROUTED_TEXT)
     assert number.startswith("27")
+
+
+async def test_conduct_complaint_naming_two_departments_reaches_neither(desk: Desk) -> None:
+    number = await register(desk, "住建局和城管局互相推诿，谁都不管")
+    centre = await centre_actor(desk)
+    await handle_return(desk, number, centre, "重新研究")
+    before = await state(desk, number)
+
+    for accused in ("zhujian", "chengguan"):
+        with pytest.raises(InvalidInput):
+            await handle_assign(desk, number, centre, accused)
+        with pytest.raises(TicketNotFound):
+            await ticket_view(desk, number, await staff_actor(desk, 501, "zhujian"))
+    assert await state(desk, number) == before
+    assert await handle_assign(desk, number, centre, "huanbao") == ActionResult(
+        number, "assigned"
+    )

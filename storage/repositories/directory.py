@@ -55,6 +55,13 @@ class DirectoryRepository:
         await self._session.flush()
         return department
 
+    async def department_by_chat(self, chat_id: int) -> Department | None:
+        """The department whose group chat this is."""
+        result = await self._session.execute(
+            select(Department).where(Department.chat_id == chat_id, Department.active.is_(True))
+        )
+        return result.scalars().first()
+
     async def staff_member(self, telegram_user_id: int, department_id: int) -> Staff | None:
         """The active staff record of this user in this department."""
         result = await self._session.execute(

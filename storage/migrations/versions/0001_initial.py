@@ -105,11 +105,7 @@ def upgrade() -> None:
             "department_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
         sa.Column("co_department_ids", sa.JSON(), nullable=False),
-        sa.Column(
-            "accused_department_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            nullable=True,
-        ),
+        sa.Column("accused_department_ids", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column(
             "owner_staff_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
@@ -124,11 +120,6 @@ def upgrade() -> None:
         sa.Column("deadline_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["accused_department_id"],
-            ["departments.id"],
-            name=op.f("fk_tickets_accused_department_id_departments"),
-        ),
         sa.ForeignKeyConstraint(
             ["citizen_id"], ["citizens.id"], name=op.f("fk_tickets_citizen_id_citizens")
         ),
