@@ -108,6 +108,8 @@ class Staff(Base):
     role: Mapped[str] = mapped_column(String(20))  # clerk | supervisor | admin
     name: Mapped[str] = mapped_column(String(100), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # "config" rows follow the TOML file; "admin" rows were added from the admin room.
+    source: Mapped[str] = mapped_column(String(10), default="config")
 
 
 class Citizen(Base):

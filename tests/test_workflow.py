@@ -651,6 +651,4 @@ async def test_conduct_complaint_naming_two_departments_reaches_neither(desk: De
         with pytest.raises(TicketNotFound):
             await ticket_view(desk, number, await staff_actor(desk, 501, "zhujian"))
     assert await state(desk, number) == before
-    assert await handle_assign(desk, number, centre, "huanbao") == ActionResult(
-        number, "assigned"
-    )
+    assert await handle_assign(desk, number, centre, "huanbao") == ActionResult(number, "assigned")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Citizen, Contact, Department, Staff, utcnow
@@ -77,10 +77,15 @@ class DirectoryRepository:
         """One staff record by its id."""
         return await self._session.get(Staff, staff_id)
 
+    async def staff_of(self, source: str) -> Sequence[Staff]:
+        """Every staff row, active or not, that came from ``source``."""
+        result = await self._session.execute(select(Staff).where(Staff.source == source))
+        return result.scalars().all()
+
     async def upsert_staff(
-        self, *, telegram_user_id: int, department_id: int, role: str, name: str
+        self, *, telegram_user_id: int, department_id: int, role: str, name: str, source: str
     ) -> Staff:
-        """Create or update a staff member's role in a department."""
+        """Create or update (and reactivate) a staff member's role in a department."""
         result = await self._session.execute(
             select(Staff).where(
                 Staff.telegram_user_id == telegram_user_id, Staff.department_id == department_id
@@ -92,9 +97,21 @@ class DirectoryRepository:
             self._session.add(staff)
         staff.role = role
         staff.name = name
+        staff.source = source
         staff.active = True
         await self._session.flush()
         return staff
+
+    async def lock_directory(self) -> None:
+        """Serialise directory syncs of several workers starting at once.
+
+        PostgreSQL: a transaction-scoped advisory lock. SQLite: the write
+        transaction's BEGIN IMMEDIATE already serialises them.
+        """
+        if self._session.get_bind().dialect.name == "postgresql":
+            await self._session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext('complaint-desk:directory'))")
+            )
 
     async def contact(self, channel: str, address: str) -> Contact | None:
         """The contact with this channel address, if known."""

@@ -42,6 +42,13 @@ class EventRepository:
         self._session.add(event)
         return event
 
+    async def without_ticket(self) -> Sequence[TicketEvent]:
+        """Events about no ticket (config, staff, broadcasts), in order."""
+        result = await self._session.execute(
+            select(TicketEvent).where(TicketEvent.ticket_id.is_(None)).order_by(TicketEvent.id)
+        )
+        return result.scalars().all()
+
     async def for_ticket(self, ticket_id: int) -> Sequence[TicketEvent]:
         """A ticket's events in the order they happened."""
         result = await self._session.execute(

@@ -71,6 +71,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=20), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("source", sa.String(length=10), nullable=False),
         sa.ForeignKeyConstraint(
             ["department_id"], ["departments.id"], name=op.f("fk_staff_department_id_departments")
         ),
