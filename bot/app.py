@@ -23,6 +23,7 @@ from bot.startup import open_database
 from handlers.context import Desk
 from handlers.desk_config import DeskConfig
 from handlers.directory_sync import sync_directory
+from handlers.intake import process_pending
 from nlp import segment
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,10 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
                 metrics=metrics,
             )
             app[DISPATCHER] = dispatcher
-            app[DESK] = Desk.build(database, config, on_outbox=dispatcher.wake)
+            desk = Desk.build(database, config, on_outbox=dispatcher.wake)
+            app[DESK] = desk
+            # Messages stored but not processed when a previous process died.
+            await process_pending(desk)
             stop = asyncio.Event()
             task = (
                 asyncio.create_task(dispatcher.run(stop), name="outbox-dispatcher")

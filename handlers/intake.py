@@ -18,7 +18,7 @@ from handlers.routing import RouteDecision
 from handlers.ticket_actions import send_transfer_slip, set_assignment
 from handlers.workflow import Status
 from nlp.normalise import clean, normalise
-from storage.models import Department, Ticket
+from storage.models import Department, InboundMessage, Ticket
 from storage.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -29,9 +29,8 @@ Assignment = tuple[Department, list[Department]]
 
 async def handle_register(desk: Desk, message: IncomingMessage) -> IntakeResult:
     """The resident sees the service card: ticket number, department, deadline, how to query."""
-    text = clean(message.text)
-    # Routing is pure and cheap (keyword lookup); it runs before the write lock is taken.
-    decision = desk.router.route(normalise(text)) if text else None
+    # 1. The message is committed on its own first: whatever fails after this,
+    #    it is on record and will be processed (``process_pending`` at start-up).
     async with desk.database.transaction() as uow:
         inbound = await uow.inbound.record(
             channel=message.channel,
@@ -42,20 +41,56 @@ async def handle_register(desk: Desk, message: IncomingMessage) -> IntakeResult:
             raw_payload=message.raw,
         )
         if inbound is None:
-            return await _replay(uow, message)
+            stored = await uow.inbound.find(message.channel, message.external_id)
+            if stored is None:  # pragma: no cover - the conflicting row is committed
+                raise LookupError(f"inbound {message.channel}:{message.external_id} vanished")
+            if stored.reply_text is not None:
+                return await _replay(uow, stored)
+            inbound = stored
+        inbound_id = inbound.id
+    # 2. Processed exactly once, however many copies of the message race here.
+    return await _process(desk, inbound_id, reply_inline=message.reply_inline)
+
+
+async def process_pending(desk: Desk) -> int:
+    """Register every stored message whose processing was interrupted; how many."""
+    async with desk.database.reading() as uow:
+        pending = [row.id for row in await uow.inbound.unprocessed()]
+    for inbound_id in pending:
+        # The request that brought it is long gone: the answer goes by the outbox.
+        await _process(desk, inbound_id, reply_inline=False)
+    if pending:
+        logger.warning("registered %d message(s) whose processing was interrupted", len(pending))
+    return len(pending)
+
+
+async def _process(desk: Desk, inbound_id: int, *, reply_inline: bool) -> IntakeResult:
+    async with desk.database.transaction() as uow:
+        inbound = await uow.inbound.get_for_update(inbound_id)
+        if inbound.reply_text is not None:
+            return await _replay(uow, inbound)
+        message = IncomingMessage(
+            channel=inbound.channel,
+            external_id=inbound.external_id,
+            sender=inbound.sender,
+            text=inbound.text,
+            reply_inline=reply_inline,
+        )
+        text = clean(message.text)
         if not text or len(text) > desk.config.desk.max_text_chars:
             reply, number = _refusal(desk, text), None
-            if not message.reply_inline:
+            if not reply_inline:
                 await uow.outbox.enqueue(
                     channel=message.channel, recipient=message.sender, body=reply, purpose="reply"
                 )
         else:
-            assert decision is not None
+            # Routing is pure and cheap (keyword lookup).
+            decision = desk.router.route(normalise(text))
             ticket, slip = await _register(desk, uow, message, text, decision)
             inbound.ticket_id = ticket.id
             reply, number = await _service_card(uow, ticket), ticket.number
             # The resident's card is queued first: they hear back before anyone else.
-            if not message.reply_inline:
+            if not reply_inline:
                 await notify_resident(uow, ticket, reply, purpose="card")
             if slip is not None:
                 await send_transfer_slip(desk, uow, ticket, *slip)
@@ -71,16 +106,13 @@ def _refusal(desk: Desk, text: str) -> str:
     return texts.complaint_too_long(desk.config.desk.max_text_chars)
 
 
-async def _replay(uow: UnitOfWork, message: IncomingMessage) -> IntakeResult:
+async def _replay(uow: UnitOfWork, stored: InboundMessage) -> IntakeResult:
     """A message seen before: the same answer, nothing new written."""
-    stored = await uow.inbound.find(message.channel, message.external_id)
-    if stored is None:  # pragma: no cover - the conflicting row is committed
-        raise LookupError(f"inbound {message.channel}:{message.external_id} vanished")
     number = None
     if stored.ticket_id is not None:
         ticket = await uow.tickets.get(stored.ticket_id)
         number = ticket.number if ticket else None
-    logger.info("duplicate inbound %s:%s ignored", message.channel, message.external_id)
+    logger.info("duplicate inbound %s:%s ignored", stored.channel, stored.external_id)
     return IntakeResult(reply=stored.reply_text or "", ticket_number=number, duplicate=True)
 
 

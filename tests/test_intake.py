@@ -18,7 +18,7 @@ from helpers import (
 from handlers import texts
 from handlers.context import Desk
 from handlers.desk_config import DeskConfig
-from handlers.intake import handle_register
+from handlers.intake import handle_register, process_pending
 from handlers.messages import IncomingMessage, IntakeResult
 from handlers.routing import CONDUCT_CATEGORY, Router
 from nlp.normalise import normalise
@@ -322,3 +322,47 @@ async def test_conduct_complaint_is_registered_confidential(desk: Desk) -> None:
     route = next(e for e in events if e.action == "route")
     assert route.detail["accused_departments"] == ["chengguan"]
     assert route.detail["department"] == "xiaoneng"
+
+
+# ------------------------------------------------------- interrupted processing
+
+
+async def store_only(desk: Desk, message: IncomingMessage) -> None:
+    """What a process that died right after committing the message left behind."""
+    async with desk.database.transaction() as uow:
+        stored = await uow.inbound.record(
+            channel=message.channel,
+            external_id=message.external_id,
+            sender=message.sender,
+            text=message.text,
+            raw_payload={},
+        )
+    assert stored is not None
+
+
+async def test_a_retry_processes_a_message_stored_before_a_crash(desk: Desk) -> None:
+    message = sms("小区电梯坏了三天，物业不管")
+    await store_only(desk, message)
+
+    first = await handle_register(desk, message)
+    again = await handle_register(desk, message)
+
+    assert first.ticket_number is not None
+    assert (first.duplicate, again.duplicate) == (False, True)
+    assert again.reply == first.reply
+    assert (await totals(desk.database))[:2] == (1, 1)
+
+
+async def test_start_up_processes_messages_left_unanswered(desk: Desk) -> None:
+    await store_only(desk, sms("小区电梯坏了三天，物业不管"))
+    await store_only(desk, sms(""))
+
+    assert await process_pending(desk) == 2
+    assert await process_pending(desk) == 0
+
+    tickets, inbound, _ = await totals(desk.database)
+    assert (tickets, inbound) == (1, 2)
+    async with desk.database.reading() as uow:
+        queued = await uow.outbox.with_status("pending", limit=100)
+    # The answers go out by the outbox: the card and the polite refusal.
+    assert {row.purpose for row in queued if row.recipient == RESIDENT} == {"card", "reply"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -52,6 +53,26 @@ class InboundRepository:
             )
         )
         return result.scalar_one_or_none()
+
+    async def get_for_update(self, inbound_id: int) -> InboundMessage:
+        """The row, locked until the transaction ends (PostgreSQL; SQLite's writers are serial)."""
+        result = await self._session.execute(
+            select(InboundMessage)
+            .where(InboundMessage.id == inbound_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return result.scalar_one()
+
+    async def unprocessed(self, limit: int = 1000) -> Sequence[InboundMessage]:
+        """Stored messages that were never answered (processing was interrupted)."""
+        result = await self._session.execute(
+            select(InboundMessage)
+            .where(InboundMessage.reply_text.is_(None))
+            .order_by(InboundMessage.id)
+            .limit(limit)
+        )
+        return result.scalars().all()
 
     async def count(self) -> int:
         """How many inbound messages are stored (for figures and tests)."""
