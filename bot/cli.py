@@ -82,7 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        print(f"complaint-desk: bad environment setting: {exc}", file=sys.stderr)  # noqa: T201
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+            print(  # noqa: T201
+                f"complaint-desk: environment variable {name}: {error['msg']}", file=sys.stderr
+            )
         return EXIT_OPERATOR_ERROR
     configure_logging(settings, args.debug)
     try:

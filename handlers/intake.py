@@ -121,6 +121,9 @@ async def _register(
 ) -> tuple[Ticket, Assignment | None]:
     """Create the ticket, audit it, and assign it when routing is confident."""
     contact = await uow.directory.ensure_contact(message.channel, message.sender)
+    if contact.unreachable:
+        # They wrote to us, so they can be reached again (e.g. unblocked the bot).
+        contact.unreachable = False
     now = desk.clock()
     accused = [
         department.id

@@ -32,8 +32,19 @@ async def notify_resident(
     """Queue a message to the resident on the channel they used; False if not queued."""
     contact = await uow.directory.contact_by_id(ticket.contact_id)
     if contact is None or contact.unreachable:
-        return False
-    if contact.opted_out and purpose in OPTIONAL_PURPOSES:
+        reason = "contact unreachable (blocked the bot or number invalid)"
+    elif contact.opted_out and purpose in OPTIONAL_PURPOSES:
+        reason = "contact opted out of prompts and broadcasts"
+    else:
+        reason = None
+    if contact is None or reason is not None:
+        # Not sent, but never silently: the audit trail says why.
+        uow.events.append(
+            ticket_id=ticket.id,
+            actor="system",
+            action="notice_skipped",
+            detail={"purpose": purpose, "reason": reason},
+        )
         return False
     await uow.outbox.enqueue(
         channel=contact.channel,
@@ -61,12 +72,7 @@ async def notify_department(
         chat_id, thread_id = config.desk.admin_chat_id, None
         body = f"（{department.name}未绑定群组，转至管理群）\n{body}"
     if chat_id is None:
-        uow.events.append(
-            ticket_id=ticket.id,
-            actor="system",
-            action="notice_unroutable",
-            detail={"department": department.code},
-        )
+        _unroutable(uow, ticket, department.code)
         return False
     await uow.outbox.enqueue(
         channel="telegram",
@@ -83,6 +89,7 @@ async def notify_department(
 async def notify_admins(uow: UnitOfWork, config: DeskConfig, ticket: Ticket, body: str) -> bool:
     """Queue a notice to the centre's admin room, if one is configured."""
     if config.desk.admin_chat_id is None:
+        _unroutable(uow, ticket, "admin room")
         return False
     await uow.outbox.enqueue(
         channel="telegram",
@@ -92,3 +99,13 @@ async def notify_admins(uow: UnitOfWork, config: DeskConfig, ticket: Ticket, bod
         purpose="admin",
     )
     return True
+
+
+def _unroutable(uow: UnitOfWork, ticket: Ticket, where: str) -> None:
+    """Record that a notice had nowhere to go (no group chat configured)."""
+    uow.events.append(
+        ticket_id=ticket.id,
+        actor="system",
+        action="notice_unroutable",
+        detail={"to": where},
+    )

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,12 @@ def is_sqlite(url: str | URL) -> bool:
 
 def safe_url(url: str | URL) -> str:
     """The URL with its password hidden, fit for logs and error messages."""
-    return make_url(url).render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        # Unparseable: show only the scheme, since a password could be anywhere in it.
+        scheme = str(url).split(":", 1)[0] if ":" in str(url) else "?"
+        return f"<unparseable {scheme} URL>"
 
 
 def sqlite_path(url: str | URL) -> str | None:

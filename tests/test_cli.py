@@ -217,3 +217,31 @@ async def test_ticket_show_prints_the_audit_trail_and_outbox_retry_requeues(
     again = run_cli("outbox", "retry", "999", env=env, cwd=tmp_path)
     assert again.returncode == 1
     assert "not dead letters: [999]" in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"PORT": "99999"},
+            "environment variable PORT: Input should be less than or equal to 65535",
+        ),
+        (
+            {"OUTBOX_BASE_BACKOFF_SECONDS": "10", "OUTBOX_MAX_BACKOFF_SECONDS": "1"},
+            "OUTBOX_BASE_BACKOFF_SECONDS must not exceed OUTBOX_MAX_BACKOFF_SECONDS",
+        ),
+        (
+            {"DATABASE_URL": "postgresql+asyncpg://desk:pw-9@db:notaport/x"},
+            "invalid DATABASE_URL <unparseable postgresql+asyncpg URL>",
+        ),
+    ],
+    ids=["port", "backoff", "url"],
+)
+def test_bad_environment_is_one_line_without_traceback(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    result = run_cli("db", "upgrade", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "pw-9" not in result.stderr

@@ -10,6 +10,7 @@ from helpers import (
     RESIDENT,
     ROUTED_TEXT,
     UNROUTED_TEXT,
+    events,
     load_ticket,
     next_external_id,
     outbox_rows,
@@ -20,6 +21,7 @@ from handlers.context import Desk
 from handlers.desk_config import DeskConfig
 from handlers.intake import handle_register, process_pending
 from handlers.messages import IncomingMessage, IntakeResult
+from handlers.notify import notify_resident
 from handlers.routing import CONDUCT_CATEGORY, Router
 from nlp.normalise import normalise
 from nlp.ticket_numbers import is_valid_ticket_number
@@ -366,3 +368,22 @@ async def test_start_up_processes_messages_left_unanswered(desk: Desk) -> None:
         queued = await uow.outbox.with_status("pending", limit=100)
     # The answers go out by the outbox: the card and the polite refusal.
     assert {row.purpose for row in queued if row.recipient == RESIDENT} == {"card", "reply"}
+
+
+async def test_unreachable_resident_who_writes_again_gets_the_card(desk: Desk) -> None:
+    first = await handle_register(desk, sms("小区电梯坏了三天，物业不管"))
+    assert first.ticket_number is not None
+    async with desk.database.transaction() as uow:
+        assert await uow.directory.mark_unreachable("sms", RESIDENT)
+        # While unreachable, an update is skipped, and the audit trail says so.
+        ticket = await uow.tickets.by_number(first.ticket_number)
+        assert ticket is not None
+        assert not await notify_resident(uow, ticket, "测试", purpose="update")
+    skipped = [e for e in await events(desk, first.ticket_number) if e.action == "notice_skipped"]
+    assert [e.detail["purpose"] for e in skipped] == ["update"]
+
+    second = await handle_register(desk, sms("楼道灯坏了，物业不修"))
+
+    assert second.ticket_number is not None
+    cards = [r for r in await outbox_rows(desk, second.ticket_number) if r.purpose == "card"]
+    assert [r.recipient for r in cards] == [RESIDENT]

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from helpers import ROUTED_TEXT, register
 from sqlalchemy import Connection
+from sqlalchemy import inspect as sa_inspect
 
-from storage.migrate import current_revision, head_revision
+from handlers.context import Desk
+from storage.migrate import MIGRATIONS_DIR, current_revision, head_revision, upgrade
 from storage.models import Base
 from storage.unit_of_work import Database
 
@@ -59,3 +65,49 @@ async def test_sqlite_write_transactions_take_the_write_lock_at_begin(
             with pytest.raises(Exception, match="locked"):
                 await other.exec_driver_sql("BEGIN IMMEDIATE")
             await driver.execute("PRAGMA busy_timeout = 30000")
+
+
+REBUILD_DEPARTMENTS = '''"""Rebuild a referenced table, as batch mode does on SQLite."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9999"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("departments", recreate="always") as batch:
+        batch.add_column(sa.Column("probe", sa.String(10), nullable=True))
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+async def test_a_batch_migration_can_rebuild_a_referenced_table_with_data(
+    database: Database, desk: Desk, tmp_path: Path, db_backend: str
+) -> None:
+    if db_backend != "sqlite":
+        pytest.skip("table rebuilds are SQLite's batch mode; PostgreSQL alters in place")
+    # Tickets and staff reference departments: with foreign keys enforced
+    # during the migration, SQLite's DROP of the old table would fail.
+    await register(desk, ROUTED_TEXT)
+    scripts = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "versions" / "9999_rebuild.py").write_text(REBUILD_DEPARTMENTS, encoding="utf-8")
+
+    await upgrade(database.engine, script_location=scripts)
+
+    async with database.reading() as uow:
+        assert await uow.tickets.count() == 1
+        assert len(await uow.directory.departments()) == len(desk.config.departments)
+    async with database.engine.connect() as connection:
+        columns = await connection.run_sync(
+            lambda sync: [c["name"] for c in sa_inspect(sync).get_columns("departments")]
+        )
+        assert "probe" in columns
+        assert (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
