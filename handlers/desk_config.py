@@ -38,6 +38,8 @@ class DeskSection(_Strict):
     default_deadline_days: int = Field(default=10, ge=1, le=90)
     urgent_deadline_days: int = Field(default=1, ge=1, le=90)
     max_text_chars: int = Field(default=2000, ge=100, le=20000)
+    # Replies and results reach residents by SMS too: 1,600 characters is Twilio's cap.
+    max_reply_chars: int = Field(default=1000, ge=50, le=1500)
 
 
 class DepartmentConfig(_Strict):

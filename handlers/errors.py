@@ -30,12 +30,13 @@ class TicketNotFound(DeskError):
 class IllegalTransition(DeskError):
     """The action is not allowed in the ticket's current status."""
 
-    def __init__(self, number: str, status: str, action: str) -> None:
+    def __init__(self, number: str, status: str, action: str, status_label: str = "") -> None:
         super().__init__(f"ticket {number}: cannot {action} while {status}")
         self.number = number
         self.status = status
         self.action = action
-        self.resident_message = f"受理编号 {number} 当前状态不能执行该操作。"
+        now = f"（当前：{status_label}）" if status_label else ""
+        self.resident_message = f"受理编号 {number} 当前状态不能执行该操作{now}。"
 
 
 class NotAuthorised(DeskError):

@@ -88,11 +88,16 @@ def authorise(actor: Actor, action: Action, ticket: Ticket) -> None:
         raise NotAuthorised(f"{actor.label}: ticket {number} is owned by staff:{owner}")
 
 
-def require_text(value: str, what: str, resident_message: str) -> str:
-    """A required free-text field, stripped, or InvalidInput."""
+def require_text(value: str, what: str, resident_message: str, *, limit: int) -> str:
+    """A required free-text field, stripped, within ``limit`` characters, or InvalidInput."""
     stripped = value.strip()
     if not stripped:
         raise InvalidInput(f"{what} is required", resident_message)
+    if len(stripped) > limit:
+        raise InvalidInput(
+            f"{what} is {len(stripped)} characters, over the limit of {limit}",
+            f"内容过长（{len(stripped)}字），请精简到{limit}字以内。",
+        )
     return stripped
 
 
@@ -194,7 +199,9 @@ async def handle_accept(desk: Desk, number: str, actor: Actor) -> ActionResult:
 
 async def handle_reject(desk: Desk, number: str, actor: Actor, reason: str) -> ActionResult:
     """不予受理: the resident is told why."""
-    reason = require_text(reason, "reject reason", "请填写不予受理的理由。")
+    reason = require_text(
+        reason, "reject reason", "请填写不予受理的理由。", limit=desk.config.desk.max_reply_chars
+    )
 
     async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
         ticket.closed_at = desk.clock()
@@ -235,8 +242,15 @@ async def handle_transfer(
             raise InvalidInput(
                 f"ticket {number} is already with {department_code}", "该投诉已由该部门办理。"
             )
-        set_assignment(desk, ticket, target)
-        await send_transfer_slip(desk, uow, ticket, target)
+        # Co-handling departments stay on the ticket (less the new lead).
+        co = [
+            department
+            for department_id in ticket.co_department_ids
+            if department_id != target.id
+            and (department := await uow.directory.department(department_id)) is not None
+        ]
+        set_assignment(desk, ticket, target, co)
+        await send_transfer_slip(desk, uow, ticket, target, co)
         assert ticket.deadline_at is not None
         await notify_resident(
             uow, ticket, texts.assigned_update(number, target.short_name, ticket.deadline_at)
@@ -260,7 +274,9 @@ async def handle_claim(desk: Desk, number: str, actor: Actor) -> ActionResult:
 
 async def handle_reply(desk: Desk, number: str, actor: Actor, text: str) -> ActionResult:
     """Interim reply: the resident receives the staff member's text."""
-    text = require_text(text, "reply text", "请输入回复内容。")
+    text = require_text(
+        text, "reply text", "请输入回复内容。", limit=desk.config.desk.max_reply_chars
+    )
 
     async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
         await notify_resident(uow, ticket, texts.resident_update(number, after, f"答复：{text}"))
@@ -273,7 +289,9 @@ async def handle_return(
     desk: Desk, number: str, actor: Actor, reason: str, corrected_category: str | None = None
 ) -> ActionResult:
     """退单: back to triage with the reason; the admin room is told."""
-    reason = require_text(reason, "return reason", "请填写退单理由。")
+    reason = require_text(
+        reason, "return reason", "请填写退单理由。", limit=desk.config.desk.max_reply_chars
+    )
 
     async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
         previous = ticket.department_id
@@ -300,7 +318,9 @@ async def handle_return(
 
 async def handle_resolve(desk: Desk, number: str, actor: Actor, result: str) -> ActionResult:
     """办结: the resident gets the written result and the rating question."""
-    result = require_text(result, "result text", "请填写办理结果。")
+    result = require_text(
+        result, "result text", "请填写办理结果。", limit=desk.config.desk.max_reply_chars
+    )
 
     async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
         ticket.result_text = result
@@ -342,9 +362,7 @@ async def handle_rate(desk: Desk, number: str, actor: Actor, rating: Rating) -> 
             await notify_resident(
                 uow,
                 ticket,
-                texts.resident_update(
-                    number, after, "我们已要求承办单位重新办理，请告诉我们哪里还没解决。"
-                ),
+                texts.resident_update(number, after, texts.REOPENED_ASK),
             )
         return {"rating": rating.value}
 
@@ -353,7 +371,9 @@ async def handle_rate(desk: Desk, number: str, actor: Actor, rating: Rating) -> 
 
 async def handle_reopen(desk: Desk, number: str, actor: Actor, reason: str) -> ActionResult:
     """Reopen a resolved or closed ticket with its department."""
-    reason = require_text(reason, "reopen reason", "请填写重新办理的理由。")
+    reason = require_text(
+        reason, "reopen reason", "请填写重新办理的理由。", limit=desk.config.desk.max_reply_chars
+    )
 
     async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
         await _reopen_with_department(desk, uow, ticket, reason)

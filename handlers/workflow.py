@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from handlers.errors import IllegalTransition
+from handlers.texts import STATUS_LABELS
 
 
 class Status(StrEnum):
@@ -79,7 +80,7 @@ def next_status(number: str, status: str, action: Action, rating: Rating | None 
     allowed_from, target = TRANSITIONS[action]
     current = Status(status)
     if current not in allowed_from:
-        raise IllegalTransition(number, current.value, action.value)
+        raise IllegalTransition(number, current.value, action.value, STATUS_LABELS[current])
     if action is Action.RATE:
         return S.REOPENED if rating is Rating.UNSATISFIED else S.CLOSED
     return current if target is None else target

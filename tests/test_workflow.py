@@ -47,6 +47,7 @@ from handlers.ticket_actions import (
     ActionResult,
     handle_assign,
     handle_claim,
+    handle_reply,
     handle_resolve,
     handle_return,
     handle_transfer,
@@ -117,8 +118,11 @@ def test_next_status_for_every_status_and_action(status: Status, action: Action)
             status.value,
             action.value,
         )
-        # Safe for a resident: names the number, not the internals.
-        assert caught.value.resident_message == f"受理编号 {NUMBER} 当前状态不能执行该操作。"
+        # Safe to show: the number and the status in words, not the internals.
+        label = texts.STATUS_LABELS[status.value]
+        assert caught.value.resident_message == (
+            f"受理编号 {NUMBER} 当前状态不能执行该操作（当前：{label}）。"
+        )
     elif action is Action.RATE:
         assert next_status(NUMBER, status.value, action, Rating.SATISFIED) is Status.CLOSED
         assert next_status(NUMBER, status.value, action, Rating.BASIC) is Status.CLOSED
@@ -311,6 +315,41 @@ async def test_clerk_who_does_not_own_a_claimed_ticket_cannot_act_on_it(desk: De
     assert await handle_resolve(desk, number, supervisor, "已处理") == ActionResult(
         number, "resolved"
     )
+
+
+async def test_over_long_result_is_refused_before_anything_changes(desk: Desk) -> None:
+    number = await ticket_in(desk, Status.CLAIMED)
+    clerk = await staff_actor(desk, 501, "zhujian")
+    limit = desk.config.desk.max_reply_chars
+    before = await state(desk, number)
+
+    with pytest.raises(InvalidInput) as caught:
+        await handle_resolve(desk, number, clerk, "修" * (limit + 1))
+
+    assert caught.value.resident_message == f"内容过长（{limit + 1}字），请精简到{limit}字以内。"
+    assert await state(desk, number) == before
+    assert await handle_resolve(desk, number, clerk, "修" * limit) == ActionResult(
+        number, "resolved"
+    )
+
+
+async def test_transfer_keeps_the_co_handling_departments(desk: Desk) -> None:
+    number = await ticket_in(desk, Status.ASSIGNED)
+    centre = await centre_actor(desk)
+    await handle_return(desk, number, centre, "重新分派")
+    await handle_assign(desk, number, centre, "zhujian", ["huanbao", "chengguan"])
+
+    await handle_transfer(desk, number, centre, "chengguan", "主办调整")
+
+    ticket = await load_ticket(desk, number)
+    assert ticket.department_id == await department_id(desk, "chengguan")
+    assert ticket.co_department_ids == [await department_id(desk, "huanbao")]
+    # The co-handler may report progress; it may not resolve.
+    helper = await staff_actor(desk, 502, "huanbao")
+    await handle_claim(desk, number, await staff_actor(desk, 503, "chengguan"))
+    assert (await handle_reply(desk, number, helper, "已派员配合")).status == "in_progress"
+    with pytest.raises(NotAuthorised):
+        await handle_resolve(desk, number, helper, "已处理")
 
 
 async def test_resident_cannot_rate_someone_elses_ticket(desk: Desk) -> None:
