@@ -126,7 +126,8 @@ async def _retry(database: Database, ids: list[int], everything: bool) -> int:
         raise StartupError("name the outbox ids to retry, or pass --all")
     async with database.transaction() as uow:
         if everything:
-            ids = [row.id for row in await uow.outbox.with_status(DEAD, limit=100_000)]
+            say(f"queued again: {await uow.outbox.revive_all()}")
+            return 0
         revived = [i for i in ids if await uow.outbox.revive(i)]
     missing = sorted(set(ids) - set(revived))
     say(f"queued again: {len(revived)}" + (f"; not dead letters: {missing}" if missing else ""))

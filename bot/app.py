@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from bot.channels.base import Sender
 from bot.metrics import DeskMetrics
@@ -45,8 +46,8 @@ def build_senders(settings: Settings) -> Mapping[str, Sender]:
 
 def create_app(settings: Settings, config: DeskConfig) -> web.Application:
     """The desk's web application, ready for an ``AppRunner``."""
-    app = web.Application(client_max_size=256 * 1024)
     metrics = DeskMetrics()
+    app = web.Application(client_max_size=256 * 1024, middlewares=[count_requests(metrics)])
     app[METRICS] = metrics
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -91,6 +92,24 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     return app
+
+
+def count_requests(metrics: DeskMetrics) -> Middleware:
+    """Count every request by route template (never the raw path) and status."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            metrics.http_requests.labels(route=name, status=str(exc.status)).inc()
+            raise
+        metrics.http_requests.labels(route=name, status=str(response.status)).inc()
+        return response
+
+    return middleware
 
 
 async def healthz(request: web.Request) -> web.Response:

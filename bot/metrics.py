@@ -44,18 +44,6 @@ class DeskMetrics:
             ["channel"],
             registry=self.registry,
         )
-        self.tickets_registered = Counter(
-            "tickets_registered",
-            "Complaints registered and given a ticket number.",
-            ["channel"],
-            registry=self.registry,
-        )
-        self.inbound_duplicates = Counter(
-            "inbound_duplicates",
-            "Inbound messages recognised as provider retries of one already stored.",
-            ["channel"],
-            registry=self.registry,
-        )
         self.http_requests = Counter(
             "http_requests",
             "HTTP requests served, by route template (not raw path) and status code.",

@@ -171,7 +171,7 @@ async def _register(
         },
     )
     assignment = None
-    if decision.department is not None:
+    if not decision.needs_triage:
         assignment = await _auto_assign(desk, uow, ticket, decision)
     else:
         suggestions = "、".join(s.category for s in decision.suggestions) or "无"

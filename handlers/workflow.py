@@ -55,7 +55,6 @@ class Rating(StrEnum):
 S = Status
 # A department is "handling" a ticket in any of these statuses.
 HANDLING = frozenset({S.ASSIGNED, S.CLAIMED, S.IN_PROGRESS, S.REOPENED})
-OPEN = frozenset({S.RECEIVED, S.ACCEPTED, S.RETURNED} | HANDLING)
 TRIAGE = frozenset({S.RECEIVED, S.ACCEPTED, S.RETURNED})
 
 # action -> (statuses it may start from, status it leads to). ``None`` as the

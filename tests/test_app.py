@@ -51,6 +51,12 @@ async def test_metrics_count_tickets_and_outbox_rows_by_status(client: TestClien
     outbox = [line for line in lines if line.startswith("outbox_messages{")]
     assert sum(float(line.rsplit(" ", 1)[1]) for line in outbox) == 2.0
     assert any(line.startswith("# TYPE outbox_sent_total counter") for line in lines)
+    # Requests are counted by route template; this scrape is counted after it renders.
+    second = (await (await client.get("/metrics")).text()).splitlines()
+    assert 'http_requests_total{route="/metrics",status="200"} 1.0' in second
+    assert (await client.get("/no/such/page")).status == 404
+    third = (await (await client.get("/metrics")).text()).splitlines()
+    assert 'http_requests_total{route="unmatched",status="404"} 1.0' in third
 
 
 async def test_messages_for_unconfigured_channels_become_visible_dead_letters(

@@ -73,10 +73,6 @@ class DirectoryRepository:
         )
         return result.scalar_one_or_none()
 
-    async def staff_by_id(self, staff_id: int) -> Staff | None:
-        """One staff record by its id."""
-        return await self._session.get(Staff, staff_id)
-
     async def staff_of(self, source: str) -> Sequence[Staff]:
         """Every staff row, active or not, that came from ``source``."""
         result = await self._session.execute(select(Staff).where(Staff.source == source))

@@ -180,6 +180,17 @@ class OutboxRepository:
         )
         return result.scalars().all()
 
+    async def revive_all(self) -> int:
+        """Send every dead letter again from scratch; how many."""
+        result = await self._session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == DEAD)
+            .values(status=PENDING, attempts=0, next_attempt_at=utcnow(), lease_until=None)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+        return len(result.all())
+
     async def revive(self, message_id: int) -> bool:
         """Send a dead letter again from scratch; False if it is not dead."""
         result = await self._session.execute(

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.ticket_numbers import format_ticket_number
 from storage.models import DESK_TZ, Ticket
-
-OPEN_STATUSES = frozenset(
-    {"received", "accepted", "returned", "assigned", "claimed", "in_progress", "reopened"}
-)
 
 
 class TicketRepository:
@@ -51,34 +44,6 @@ class TicketRepository:
             statement = statement.with_for_update()
         result = await self._session.execute(statement)
         return result.scalar_one_or_none()
-
-    async def for_citizen(self, citizen_id: int, *, open_only: bool = False) -> Sequence[Ticket]:
-        """A citizen's tickets, newest first."""
-        statement = select(Ticket).where(Ticket.citizen_id == citizen_id)
-        if open_only:
-            statement = statement.where(Ticket.status.in_(OPEN_STATUSES))
-        result = await self._session.execute(statement.order_by(Ticket.id.desc()))
-        return result.scalars().all()
-
-    async def with_status(
-        self, statuses: frozenset[str], *, department_id: int | None = None, limit: int = 100
-    ) -> Sequence[Ticket]:
-        """Tickets in any of ``statuses`` (optionally one department's), oldest first."""
-        statement = select(Ticket).where(Ticket.status.in_(statuses))
-        if department_id is not None:
-            statement = statement.where(Ticket.department_id == department_id)
-        result = await self._session.execute(statement.order_by(Ticket.id).limit(limit))
-        return result.scalars().all()
-
-    async def overdue(self, now: datetime, limit: int = 500) -> Sequence[Ticket]:
-        """Open tickets whose deadline has passed."""
-        result = await self._session.execute(
-            select(Ticket)
-            .where(Ticket.status.in_(OPEN_STATUSES), Ticket.deadline_at < now)
-            .order_by(Ticket.deadline_at)
-            .limit(limit)
-        )
-        return result.scalars().all()
 
     async def count_by_status(self) -> dict[str, int]:
         """How many tickets are in each status."""
