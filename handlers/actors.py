@@ -9,6 +9,7 @@ from handlers.context import Desk
 from handlers.errors import NotAuthorised
 from handlers.messages import Actor
 from storage.models import Department, Staff
+from storage.unit_of_work import UnitOfWork
 
 # Roles in the supervision office that act for the centre itself.
 CENTRE_ROLES = frozenset({"supervisor", "admin"})
@@ -26,18 +27,24 @@ def actor_for(staff: Staff, department: Department) -> Actor:
     )
 
 
+async def _role(
+    uow: UnitOfWork, telegram_user_id: int, department: Department | None
+) -> Actor | None:
+    """The actor this user is in an active department, or None without a role there."""
+    if department is None or not department.active:
+        return None
+    staff = await uow.directory.staff_member(telegram_user_id, department.id)
+    return None if staff is None else actor_for(staff, department)
+
+
 async def staff_in_department(desk: Desk, telegram_user_id: int, department_code: str) -> Actor:
     """The actor for a user in a department, or NotAuthorised."""
     async with desk.database.reading() as uow:
         department = await uow.directory.department_by_code(department_code)
-        staff = (
-            await uow.directory.staff_member(telegram_user_id, department.id)
-            if department is not None and department.active
-            else None
-        )
-    if department is None or staff is None:
+        actor = await _role(uow, telegram_user_id, department)
+    if actor is None:
         raise NotAuthorised(f"user {telegram_user_id} is not staff of {department_code}")
-    return actor_for(staff, department)
+    return actor
 
 
 async def staff_in_chat(desk: Desk, telegram_user_id: int, chat_id: int) -> Actor:
@@ -46,21 +53,15 @@ async def staff_in_chat(desk: Desk, telegram_user_id: int, chat_id: int) -> Acto
     The centre's admin room stands for the supervision office, where only its
     supervisors and admins may act.
     """
+    admin_room = chat_id == desk.config.desk.admin_chat_id
     async with desk.database.reading() as uow:
-        if chat_id == desk.config.desk.admin_chat_id:
+        if admin_room:
             department = await uow.directory.department_by_code(
                 desk.config.desk.supervision_department
             )
         else:
             department = await uow.directory.department_by_chat(chat_id)
-        staff = (
-            await uow.directory.staff_member(telegram_user_id, department.id)
-            if department is not None and department.active
-            else None
-        )
-    if department is None or staff is None:
+        actor = await _role(uow, telegram_user_id, department)
+    if actor is None or (admin_room and not actor.is_centre):
         raise NotAuthorised(f"user {telegram_user_id} has no role in chat {chat_id}")
-    actor = actor_for(staff, department)
-    if chat_id == desk.config.desk.admin_chat_id and not actor.is_centre:
-        raise NotAuthorised(f"user {telegram_user_id} may not act in the admin room")
     return actor
