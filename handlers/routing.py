@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers.desk_config import DeskConfig
-from nlp.keywords import CategoryKeywords, CategoryScore, KeywordClassifier, find_terms
+from nlp.classifier import CategoryScore
+from nlp.keywords import CategoryKeywords, KeywordClassifier, find_terms
 
 CONDUCT_CATEGORY = "作风效能"
 

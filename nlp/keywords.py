@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from nlp.classifier import CategoryScore
+
 # Below this much matched weight the evidence is too thin to be sure of anything.
 _FULL_EVIDENCE_WEIGHT = 3.0
 
@@ -24,17 +26,10 @@ class CategoryKeywords:
     negative_keywords: Sequence[str] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class CategoryScore:
-    """A ranked guess: the category, its confidence in [0, 1] and the words that support it."""
-
-    category: str
-    confidence: float
-    evidence: tuple[str, ...]
-
-
 class KeywordClassifier:
     """Scores text against every category's keywords."""
+
+    name = "keywords"
 
     def __init__(self, dictionaries: Sequence[CategoryKeywords]) -> None:
         self._dictionaries = tuple(dictionaries)
