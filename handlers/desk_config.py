@@ -75,9 +75,44 @@ class StaffConfig(_Strict):
 
 
 class KeywordList(_Strict):
-    """Words that flag a complaint (conduct complaints, urgent danger)."""
+    """Words that flag a complaint (urgent danger)."""
 
     keywords: list[Word] = Field(default_factory=list)
+
+
+DEFAULT_OFFICIALS = (
+    "工作人员", "办事人员", "办事员", "窗口", "公务员", "干部", "领导", "局长", "副局长",
+    "科长", "所长", "主任", "站长", "队长", "执法人员", "执法队员", "城管队员", "民警",
+    "警察", "辅警", "协管员", "接线员", "街道办", "居委会", "村委会", "村干部", "政府",
+    "相关部门", "有关部门", "职能部门", "书记", "镇长", "乡长", "村长", "网格员",
+)  # fmt: skip
+DEFAULT_PRIVATE_PARTIES = (
+    "物业", "物业公司", "开发商", "商家", "老板", "公司", "中介", "房东", "商户", "店家",
+    "业主", "邻居", "租户", "施工方", "施工单位", "包工头", "司机", "快递", "外卖", "银行",
+    "医生", "护士", "老师", "学校", "医院", "保安", "酒店", "餐馆", "饭店", "超市",
+)  # fmt: skip
+
+
+class ConductConfig(_Strict):
+    """作风效能: misconduct words, and who they must be aimed at to count.
+
+    A misconduct word counts only when its nearest subject is a department or
+    an official; aimed at a private party (a 物业, a shop) it is an ordinary
+    complaint.
+    """
+
+    keywords: list[Word] = Field(default_factory=list)
+    officials: list[Word] = Field(default_factory=lambda: list(DEFAULT_OFFICIALS))
+    private_parties: list[Word] = Field(default_factory=lambda: list(DEFAULT_PRIVATE_PARTIES))
+
+
+class DistrictConfig(_Strict):
+    """A district or town whose own offices handle some categories there."""
+
+    name: str = Field(min_length=2, max_length=30)
+    aliases: list[Word] = Field(default_factory=list)
+    # category code -> department code, for complaints about this district
+    routes: dict[str, str] = Field(default_factory=dict)
 
 
 class CalendarConfig(_Strict):
@@ -94,7 +129,8 @@ class DeskConfig(_Strict):
     departments: list[DepartmentConfig] = Field(min_length=1)
     categories: list[CategoryConfig] = Field(min_length=1)
     staff: list[StaffConfig] = Field(default_factory=list)
-    conduct: KeywordList = Field(default_factory=KeywordList)
+    conduct: ConductConfig = Field(default_factory=ConductConfig)
+    districts: list[DistrictConfig] = Field(default_factory=list)
     urgent: KeywordList = Field(default_factory=KeywordList)
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
 
@@ -124,6 +160,16 @@ class DeskConfig(_Strict):
                 raise ValueError(
                     f"category {category.code!r} names unknown parent {category.parent!r}"
                 )
+        for district in self.districts:
+            for category_code, code in district.routes.items():
+                if category_code not in category_codes:
+                    raise ValueError(
+                        f"district {district.name!r} routes unknown category {category_code!r}"
+                    )
+                if code not in known:
+                    raise ValueError(
+                        f"district {district.name!r} names unknown department {code!r}"
+                    )
         for member in self.staff:
             if member.department not in known:
                 raise ValueError(

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers.desk_config import DeskConfig
-from nlp.classifier import CategoryScore
+from handlers.desk_config import CategoryConfig, DeskConfig
+from nlp.classifier import CategoryScore, Classifier
+from nlp.conduct import ConductDetector, ConductFinding
 from nlp.keywords import CategoryKeywords, KeywordClassifier, find_terms
 
 CONDUCT_CATEGORY = "作风效能"
@@ -38,32 +39,35 @@ class RouteDecision:
 
 
 class Router:
-    """Routes normalised complaint text using the desk config."""
+    """Routes normalised complaint text using the desk config and a classifier."""
 
-    def __init__(self, config: DeskConfig) -> None:
+    def __init__(self, config: DeskConfig, classifier: Classifier | None = None) -> None:
         self._config = config
-        self._classifier = KeywordClassifier(
-            [
-                CategoryKeywords(c.code, c.keywords, tuple(c.negative_keywords))
-                for c in config.categories
-            ]
-        )
-        # Longest names first, so 综合执法局 wins over 执法局.
-        names: list[tuple[str, str]] = []
+        self.classifier: Classifier = classifier or keyword_classifier(config)
+        names: dict[str, str] = {}
         for department in config.departments:
-            for name in {department.name, department.short_name, *department.aliases}:
-                names.append((name, department.code))
-        self._department_names = sorted(names, key=lambda item: -len(item[0]))
+            for name in (department.name, department.short_name, *department.aliases):
+                names[name] = department.code
+        self._conduct = ConductDetector(
+            config.conduct.keywords,
+            names,
+            config.conduct.officials,
+            config.conduct.private_parties,
+        )
+        self._districts = sorted(
+            ((name, d) for d in config.districts for name in (d.name, *d.aliases)),
+            key=lambda item: -len(item[0]),
+        )
 
     def route(self, text: str) -> RouteDecision:
         """Decide category, department and urgency for one complaint."""
         urgent = bool(find_terms(text, self._config.urgent.keywords))
-        conduct_words = find_terms(text, self._config.conduct.keywords)
-        ranked = tuple(self._classifier.classify(text)[:3])
-        if conduct_words:
-            return self._conduct(text, tuple(conduct_words), urgent, ranked)
-        if not ranked or ranked[0].confidence < self._config.desk.triage_confidence:
-            best = ranked[0] if ranked else None
+        ranked = tuple(self.classifier.classify(text)[:3])
+        finding = self._conduct.detect(text)
+        if finding is not None:
+            return self._conduct_decision(finding, urgent, ranked)
+        best = ranked[0] if ranked else None
+        if best is None or best.confidence < self._config.desk.triage_confidence:
             return RouteDecision(
                 category=best.category if best else None,
                 confidence=best.confidence if best else 0.0,
@@ -74,13 +78,12 @@ class Router:
                 accused_departments=(),
                 suggestions=ranked,
             )
-        best = ranked[0]
         category = self._config.category_by_code[best.category]
         return RouteDecision(
             category=best.category,
             confidence=best.confidence,
             evidence=best.evidence,
-            department=category.department,
+            department=self._district_department(text, category) or category.department,
             co_departments=tuple(category.co_departments),
             urgent=urgent,
             accused_departments=(),
@@ -88,41 +91,43 @@ class Router:
         )
 
     def accused_departments(self, text: str) -> tuple[str, ...]:
-        """Every department the text names, in order of first mention.
+        """The departments a conduct complaint accuses (empty when it is not one)."""
+        finding = self._conduct.detect(text)
+        return finding.accused if finding else ()
 
-        Longest names claim their characters first, so 综合执法局 is one
-        mention of 城管 and not also one of a department called 执法局.
-        """
-        taken = [False] * len(text)
-        found: dict[str, int] = {}
-        for name, code in self._department_names:
-            start = text.find(name)
-            while start != -1:
-                end = start + len(name)
-                if not any(taken[start:end]):
-                    taken[start:end] = [True] * len(name)
-                    found[code] = min(found.get(code, start), start)
-                start = text.find(name, end)
-        return tuple(sorted(found, key=found.__getitem__))
+    def _district_department(self, text: str, category: CategoryConfig) -> str | None:
+        """A district's own office for this category (or its parent), if the text names one."""
+        for name, district in self._districts:
+            if name in text:
+                for code in (category.code, category.parent):
+                    if code is not None and code in district.routes:
+                        return district.routes[code]
+                return None
+        return None
 
-    def _conduct(
-        self,
-        text: str,
-        words: tuple[str, ...],
-        urgent: bool,
-        ranked: tuple[CategoryScore, ...],
+    def _conduct_decision(
+        self, finding: ConductFinding, urgent: bool, ranked: tuple[CategoryScore, ...]
     ) -> RouteDecision:
         supervision = self._config.desk.supervision_department
-        accused = self.accused_departments(text)
         return RouteDecision(
             category=CONDUCT_CATEGORY,
             confidence=1.0,
-            evidence=words,
+            evidence=finding.words,
             # A complaint about the supervision office itself waits for the
             # centre's administrators instead of going to the accused.
-            department=None if supervision in accused else supervision,
+            department=None if supervision in finding.accused else supervision,
             co_departments=(),
             urgent=urgent,
-            accused_departments=accused,
+            accused_departments=finding.accused,
             suggestions=ranked,
         )
+
+
+def keyword_classifier(config: DeskConfig) -> KeywordClassifier:
+    """The keyword engine over the config's categories."""
+    return KeywordClassifier(
+        [
+            CategoryKeywords(c.code, c.keywords, tuple(c.negative_keywords))
+            for c in config.categories
+        ]
+    )
