@@ -231,12 +231,18 @@ async def handle_assign(
 
 
 async def handle_transfer(
-    desk: Desk, number: str, actor: Actor, department_code: str, reason: str = ""
+    desk: Desk,
+    number: str,
+    actor: Actor,
+    department_code: str,
+    reason: str = "",
+    corrected_category: str | None = None,
 ) -> ActionResult:
     """转办 to another department: its clock starts afresh; the resident is told."""
 
     async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
         previous = ticket.department_id
+        _correct_category(desk, uow, ticket, corrected_category)
         target = await _department(uow, department_code)
         if target.id == previous:
             raise InvalidInput(
@@ -255,7 +261,12 @@ async def handle_transfer(
         await notify_resident(
             uow, ticket, texts.assigned_update(number, target.short_name, ticket.deadline_at)
         )
-        return {"from_department_id": previous, "department": target.code, "reason": reason}
+        return {
+            "from_department_id": previous,
+            "department": target.code,
+            "reason": reason,
+            "corrected_category": corrected_category,
+        }
 
     return await _act(desk, number, actor, Action.TRANSFER, change)
 
@@ -295,10 +306,7 @@ async def handle_return(
 
     async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
         previous = ticket.department_id
-        if corrected_category is not None:
-            if corrected_category not in desk.config.category_by_code:
-                raise InvalidInput(f"unknown category {corrected_category!r}", "未找到该类别。")
-            ticket.category = corrected_category
+        _correct_category(desk, uow, ticket, corrected_category)
         ticket.department_id = None
         ticket.co_department_ids = []
         ticket.owner_staff_id = None
@@ -316,6 +324,20 @@ async def handle_return(
     return await _act(desk, number, actor, Action.RETURN, change)
 
 
+def _correct_category(
+    desk: Desk, uow: UnitOfWork, ticket: Ticket, corrected_category: str | None
+) -> None:
+    """Apply a staff correction of the category and keep it as a labelled example."""
+    if corrected_category is None or corrected_category == ticket.category:
+        return
+    if corrected_category not in desk.config.category_by_code:
+        raise InvalidInput(f"unknown category {corrected_category!r}", "未找到该类别。")
+    ticket.category = corrected_category
+    uow.examples.add(
+        ticket_id=ticket.id, text=ticket.text, label=corrected_category, source="correction"
+    )
+
+
 async def handle_resolve(desk: Desk, number: str, actor: Actor, result: str) -> ActionResult:
     """办结: the resident gets the written result and the rating question."""
     result = require_text(
@@ -325,6 +347,11 @@ async def handle_resolve(desk: Desk, number: str, actor: Actor, result: str) -> 
     async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
         ticket.result_text = result
         ticket.resolved_at = desk.clock()
+        if ticket.category in desk.config.category_by_code:
+            # The department handled it under this category: a confirmed label.
+            uow.examples.add(
+                ticket_id=ticket.id, text=ticket.text, label=ticket.category, source="resolved"
+            )
         await notify_resident(
             uow, ticket, texts.resident_update(number, after, f"办理结果：{result}")
         )

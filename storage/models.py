@@ -210,6 +210,26 @@ class TicketEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class LabelledExample(Base):
+    """A complaint text with a category a person confirmed or corrected.
+
+    Written when staff return or transfer a ticket with a corrected category
+    (a routing correction) and when a department resolves a ticket (its
+    category stood); ``complaint-desk train --from-history`` learns from them.
+    """
+
+    __tablename__ = "labelled_examples"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id"), nullable=True, index=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(String(60))
+    source: Mapped[str] = mapped_column(String(20))  # correction | resolved
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class OutboxMessage(Base):
     """A message waiting to be sent, written in the transaction that caused it."""
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from storage.db import SQLITE_BEGIN_OPTION
 from storage.repositories.directory import DirectoryRepository
 from storage.repositories.events import EventRepository
+from storage.repositories.examples import ExampleRepository
 from storage.repositories.inbound import InboundRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.tickets import TicketRepository
@@ -29,6 +30,7 @@ class UnitOfWork:
         self.events = EventRepository(session)
         self.outbox = OutboxRepository(session)
         self.directory = DirectoryRepository(session)
+        self.examples = ExampleRepository(session)
 
 
 class Database:

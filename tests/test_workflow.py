@@ -200,6 +200,7 @@ async def expected_detail(desk: Desk, action: Action) -> dict[str, object]:
             "from_department_id": zhujian,
             "department": "huanbao",
             "reason": TRANSFER_REASON,
+            "corrected_category": None,
         },
         Action.RESOLVE: {"result": RESULT_TEXT},
         Action.RATE: {"rating": "satisfied"},
@@ -691,3 +692,32 @@ async def test_conduct_complaint_naming_two_departments_reaches_neither(desk: De
             await ticket_view(desk, number, await staff_actor(desk, 501, "zhujian"))
     assert await state(desk, number) == before
     assert await handle_assign(desk, number, centre, "huanbao") == ActionResult(number, "assigned")
+
+
+# --------------------------------------------------------- learning from corrections
+
+
+async def examples(desk: Desk) -> list[tuple[str, str]]:
+    async with desk.database.reading() as uow:
+        return [(e.label, e.source) for e in await uow.examples.latest_per_ticket()]
+
+
+async def test_corrections_and_resolutions_become_labelled_examples(desk: Desk) -> None:
+    number = await ticket_in(desk, Status.CLAIMED)  # routed as 城乡建设
+    clerk = await staff_actor(desk, 501, "zhujian")
+    centre = await centre_actor(desk)
+
+    await handle_return(desk, number, clerk, "应由环保部门处理", "环境保护")
+    assert await examples(desk) == [("环境保护", "correction")]
+
+    await handle_assign(desk, number, centre, "huanbao")
+    huanbao = await staff_actor(desk, 502, "huanbao")
+    await handle_transfer(desk, number, huanbao, "chengguan", "占道问题", "城管执法")
+    assert await examples(desk) == [("城管执法", "correction")]
+
+    chengguan = await staff_actor(desk, 503, "chengguan")
+    await handle_claim(desk, number, chengguan)
+    await handle_resolve(desk, number, chengguan, "已清理")
+    # The newest label of the ticket wins: the category it was resolved under.
+    assert await examples(desk) == [("城管执法", "resolved")]
+    assert (await load_ticket(desk, number)).category == "城管执法"

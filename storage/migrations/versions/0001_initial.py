@@ -163,6 +163,24 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "labelled_examples",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("ticket_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("label", sa.String(length=60), nullable=False),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"], ["tickets.id"], name=op.f("fk_labelled_examples_ticket_id_tickets")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_labelled_examples")),
+    )
+    with op.batch_alter_table("labelled_examples", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_labelled_examples_ticket_id"), ["ticket_id"], unique=False
+        )
+
+    op.create_table(
         "outbox_messages",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("channel", sa.String(length=20), nullable=False),
@@ -219,6 +237,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ticket_events_ticket_id"))
 
     op.drop_table("ticket_events")
+    with op.batch_alter_table("labelled_examples", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_labelled_examples_ticket_id"))
+
+    op.drop_table("labelled_examples")
     with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_messages_recipient")
         batch_op.drop_index("ix_outbox_messages_due")
