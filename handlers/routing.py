@@ -96,13 +96,14 @@ class Router:
         return finding.accused if finding else ()
 
     def _district_department(self, text: str, category: CategoryConfig) -> str | None:
-        """A district's own office for this category (or its parent), if the text names one."""
+        """A district's own office for exactly this category, if the text names the district.
+
+        Only the exact category: a second-level category has a department of
+        its own (城管执法 is not 住建's), so its parent's district route does not apply.
+        """
         for name, district in self._districts:
             if name in text:
-                for code in (category.code, category.parent):
-                    if code is not None and code in district.routes:
-                        return district.routes[code]
-                return None
+                return district.routes.get(category.code)
         return None
 
     def _conduct_decision(
