@@ -8,6 +8,7 @@ stored row and gets the very same reply, and no second ticket or message.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from handlers import texts
@@ -49,48 +50,48 @@ async def handle_register(desk: Desk, message: IncomingMessage) -> IntakeResult:
             inbound = stored
         inbound_id = inbound.id
     # 2. Processed exactly once, however many copies of the message race here.
-    return await _process(desk, inbound_id, reply_inline=message.reply_inline)
+    return await _process(desk, inbound_id, message)
 
 
 async def process_pending(desk: Desk) -> int:
     """Register every stored message whose processing was interrupted; how many."""
     async with desk.database.reading() as uow:
-        pending = [row.id for row in await uow.inbound.unprocessed()]
-    for inbound_id in pending:
-        # The request that brought it is long gone: the answer goes by the outbox.
-        await _process(desk, inbound_id, reply_inline=False)
+        pending = [
+            (row.id, IncomingMessage(row.channel, row.external_id, row.sender, row.text))
+            for row in await uow.inbound.unprocessed()
+        ]
+    for inbound_id, message in pending:
+        # The request that brought it is long gone (reply_inline is False):
+        # the answer goes by the outbox.
+        await _process(desk, inbound_id, message)
     if pending:
         logger.warning("registered %d message(s) whose processing was interrupted", len(pending))
     return len(pending)
 
 
-async def _process(desk: Desk, inbound_id: int, *, reply_inline: bool) -> IntakeResult:
+async def _process(desk: Desk, inbound_id: int, message: IncomingMessage) -> IntakeResult:
+    text = clean(message.text.replace("\x00", ""))
+    acceptable = bool(text) and len(text) <= desk.config.desk.max_text_chars
+    # Classification (jieba for the trained engine) runs in a worker thread,
+    # before the write transaction, so neither the event loop nor other
+    # writers wait for it.
+    decision = await asyncio.to_thread(desk.router.route, normalise(text)) if acceptable else None
     async with desk.database.transaction() as uow:
         inbound = await uow.inbound.get_for_update(inbound_id)
         if inbound.reply_text is not None:
             return await _replay(uow, inbound)
-        message = IncomingMessage(
-            channel=inbound.channel,
-            external_id=inbound.external_id,
-            sender=inbound.sender,
-            text=inbound.text,
-            reply_inline=reply_inline,
-        )
-        text = clean(message.text)
-        if not text or len(text) > desk.config.desk.max_text_chars:
+        if decision is None:
             reply, number = _refusal(desk, text), None
-            if not reply_inline:
+            if not message.reply_inline:
                 await uow.outbox.enqueue(
                     channel=message.channel, recipient=message.sender, body=reply, purpose="reply"
                 )
         else:
-            # Routing is pure and cheap (keyword lookup).
-            decision = desk.router.route(normalise(text))
             ticket, slip = await _register(desk, uow, message, text, decision)
             inbound.ticket_id = ticket.id
             reply, number = await _service_card(uow, ticket), ticket.number
             # The resident's card is queued first: they hear back before anyone else.
-            if not reply_inline:
+            if not message.reply_inline:
                 await notify_resident(uow, ticket, reply, purpose="card")
             if slip is not None:
                 await send_transfer_slip(desk, uow, ticket, *slip)

@@ -69,16 +69,23 @@ def desk_config_toml(config: DeskConfig) -> str:
     desk config holds (tables, arrays of tables, inline tables, scalars, lists).
     """
     data = config.model_dump(mode="json", exclude_none=True)
-    lines: list[str] = []
+    # Plain top-level values first: after a [table] header they would belong to it.
+    lines: list[str] = [
+        f"{key} = {_toml_value(value)}"
+        for key, value in data.items()
+        if not isinstance(value, dict) and not _is_table_array(value)
+    ]
     for key, value in data.items():
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        if _is_table_array(value):
             for item in value:
                 lines += ["", f"[[{key}]]", *_toml_pairs(item)]
         elif isinstance(value, dict):
             lines += ["", f"[{key}]", *_toml_pairs(value)]
-        else:
-            lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _is_table_array(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
 
 
 def _toml_pairs(table: Mapping[str, Any]) -> list[str]:
