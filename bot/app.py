@@ -25,7 +25,7 @@ from handlers.context import Desk
 from handlers.desk_config import DeskConfig
 from handlers.directory_sync import sync_directory
 from handlers.intake import process_pending
-from nlp import segment
+from handlers.nlp_setup import load_nlp
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
     async def resources(app: web.Application) -> AsyncIterator[None]:
         # jieba's dictionary is built at start, not on the first resident's
         # message, in a thread while the database is opened and migrated.
-        jieba_ready = asyncio.create_task(asyncio.to_thread(segment.load))
+        jieba_ready = asyncio.create_task(asyncio.to_thread(load_nlp, config))
         try:
             database = await open_database(
                 settings.database_url, migrate=settings.database_auto_migrate
