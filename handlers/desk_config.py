@@ -115,6 +115,18 @@ class DistrictConfig(_Strict):
     routes: dict[str, str] = Field(default_factory=dict)
 
 
+class DuplicatesConfig(_Strict):
+    """When a new complaint is merged into an open ticket instead of opening another."""
+
+    enabled: bool = True
+    window_days: int = Field(default=30, ge=1, le=365)
+    # Character-bigram similarity (nlp.similarity): duplicates score 0.75 and
+    # up, different complaints of the same kind 0.45 and below.
+    same_sender_threshold: float = Field(default=0.8, gt=0, le=1)
+    same_place_threshold: float = Field(default=0.65, gt=0, le=1)
+    max_candidates: int = Field(default=500, ge=1, le=10_000)
+
+
 class CalendarConfig(_Strict):
     """Corrections to the Chinese working-day calendar (for years it does not know yet)."""
 
@@ -131,6 +143,7 @@ class DeskConfig(_Strict):
     staff: list[StaffConfig] = Field(default_factory=list)
     conduct: ConductConfig = Field(default_factory=ConductConfig)
     districts: list[DistrictConfig] = Field(default_factory=list)
+    duplicates: DuplicatesConfig = Field(default_factory=DuplicatesConfig)
     urgent: KeywordList = Field(default_factory=KeywordList)
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
 

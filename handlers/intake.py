@@ -13,11 +13,13 @@ import logging
 
 from handlers import texts
 from handlers.context import Desk
+from handlers.duplicates import DuplicateMatch, find_duplicate
 from handlers.messages import SYSTEM, IncomingMessage, IntakeResult
 from handlers.notify import notify_admins, notify_resident
 from handlers.routing import RouteDecision
 from handlers.ticket_actions import send_transfer_slip, set_assignment
 from handlers.workflow import Status
+from nlp.extract import place_names
 from nlp.normalise import clean, normalise
 from storage.models import Department, InboundMessage, Ticket
 from storage.unit_of_work import UnitOfWork
@@ -75,18 +77,34 @@ async def _process(desk: Desk, inbound_id: int, message: IncomingMessage) -> Int
     # Classification (jieba for the trained engine) runs in a worker thread,
     # before the write transaction, so neither the event loop nor other
     # writers wait for it.
-    decision = await asyncio.to_thread(desk.router.route, normalise(text)) if acceptable else None
+    analysis = await asyncio.to_thread(_analyse, desk, text) if acceptable else None
     async with desk.database.transaction() as uow:
         inbound = await uow.inbound.get_for_update(inbound_id)
         if inbound.reply_text is not None:
             return await _replay(uow, inbound)
-        if decision is None:
+        duplicate = (
+            await find_duplicate(
+                desk,
+                uow,
+                channel=message.channel,
+                sender=message.sender,
+                text=text,
+                places=analysis[1],
+            )
+            if analysis is not None
+            else None
+        )
+        if analysis is None:
             reply, number = _refusal(desk, text), None
             if not message.reply_inline:
-                await uow.outbox.enqueue(
-                    channel=message.channel, recipient=message.sender, body=reply, purpose="reply"
-                )
+                await _answer(uow, message, reply, ticket_id=None)
+        elif duplicate is not None:
+            reply, number = await _merge(uow, message, duplicate), duplicate.ticket.number
+            inbound.ticket_id = duplicate.ticket.id
+            if not message.reply_inline:
+                await _answer(uow, message, reply, ticket_id=duplicate.ticket.id)
         else:
+            decision = analysis[0]
             ticket, slip = await _register(desk, uow, message, text, decision)
             inbound.ticket_id = ticket.id
             reply, number = await _service_card(uow, ticket), ticket.number
@@ -98,6 +116,52 @@ async def _process(desk: Desk, inbound_id: int, message: IncomingMessage) -> Int
         inbound.reply_text = reply
     desk.on_outbox()
     return IntakeResult(reply=reply, ticket_number=number, duplicate=False)
+
+
+def _analyse(desk: Desk, text: str) -> tuple[RouteDecision, tuple[str, ...]]:
+    """Route the complaint and find the places it names (pure; runs in a thread)."""
+    normalised = normalise(text)
+    places = tuple(place_names(normalised)) if desk.config.duplicates.enabled else ()
+    return desk.router.route(normalised), places
+
+
+async def _answer(
+    uow: UnitOfWork, message: IncomingMessage, reply: str, *, ticket_id: int | None
+) -> None:
+    """Queue the answer to the sender on the channel they used."""
+    await uow.outbox.enqueue(
+        channel=message.channel,
+        recipient=message.sender,
+        body=reply,
+        ticket_id=ticket_id,
+        purpose="reply",
+    )
+
+
+async def _merge(uow: UnitOfWork, message: IncomingMessage, duplicate: DuplicateMatch) -> str:
+    """Link the message to the open ticket it duplicates; the answer names that ticket."""
+    ticket = duplicate.ticket
+    contact = await uow.directory.ensure_contact(message.channel, message.sender)
+    contact.unreachable = False
+    if contact.id != ticket.contact_id:
+        await uow.directory.follow(ticket.id, contact.id)
+    uow.events.append(
+        ticket_id=ticket.id,
+        actor=f"citizen:{contact.citizen_id}",
+        action="merge",
+        detail={
+            "channel": message.channel,
+            "inbound": message.external_id,
+            "similarity": round(duplicate.score, 3),
+            "same_sender": duplicate.same_sender,
+        },
+    )
+    department = (
+        await uow.directory.department(ticket.department_id) if ticket.department_id else None
+    )
+    return texts.merged_card(
+        ticket.number or "", department.short_name if department else None, ticket.deadline_at
+    )
 
 
 def _refusal(desk: Desk, text: str) -> str:

@@ -54,6 +54,18 @@ async def notify_resident(
         purpose=purpose,
         buttons=buttons,
     )
+    if purpose not in OPTIONAL_PURPOSES:
+        # Residents whose complaints were merged in hear every update (not the
+        # rating question: the ticket's own complainant answers that).
+        for follower in await uow.directory.followers(ticket.id):
+            if not follower.unreachable:
+                await uow.outbox.enqueue(
+                    channel=follower.channel,
+                    recipient=follower.address,
+                    body=body,
+                    ticket_id=ticket.id,
+                    purpose=purpose,
+                )
     return True
 
 

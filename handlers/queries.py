@@ -10,6 +10,7 @@ from handlers.errors import TicketNotFound
 from handlers.messages import Actor
 from handlers.ticket_actions import visible_to
 from storage.models import Ticket
+from storage.unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ async def ticket_view(desk: Desk, number: str, viewer: Actor) -> TicketView:
         ticket = await uow.tickets.by_number(number)
         if ticket is None:
             raise TicketNotFound(number)
-        if not visible_to(viewer, ticket):
+        if not visible_to(viewer, ticket) and not await _follows(uow, viewer, ticket):
             # Same answer as a missing ticket: nothing about others' tickets leaks.
             raise TicketNotFound(number)
         names = {d.id: d.short_name for d in await uow.directory.departments()}
@@ -54,3 +55,11 @@ async def ticket_view(desk: Desk, number: str, viewer: Actor) -> TicketView:
         accused_departments=tuple(names[i] for i in ticket.accused_department_ids if i in names),
         events=events,
     )
+
+
+async def _follows(uow: UnitOfWork, viewer: Actor, ticket: Ticket) -> bool:
+    """A resident whose complaint was merged into the ticket may follow it too."""
+    if viewer.kind != "citizen":
+        return False
+    followers = await uow.directory.followers(ticket.id)
+    return any(contact.citizen_id == viewer.citizen_id for contact in followers)

@@ -60,6 +60,19 @@ def service_card(number: str, department: str | None, deadline: datetime | None)
     )
 
 
+def merged_card(number: str, department: str | None, deadline: datetime | None) -> str:
+    """The answer to a complaint merged into an open ticket about the same problem."""
+    handling = (
+        f"承办单位：{department}，办理时限：{local_date_text(deadline)}前。"
+        if department is not None and deadline is not None
+        else ""
+    )
+    return (
+        f"您反映的问题已有人投诉，已合并到受理编号：{number}一并办理。{handling}"
+        f"{query_hint(number)}"
+    )
+
+
 def empty_complaint() -> str:
     """Reply to an empty message."""
     return "您好，请直接发送投诉内容（发生了什么、在什么地方），我们会登记并告知受理编号。"

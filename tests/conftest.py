@@ -151,6 +151,9 @@ def make_desk_config() -> DeskConfig:
             ],
             "conduct": {"keywords": ["态度恶劣", "推诿", "不作为", "乱收费"]},
             "urgent": {"keywords": ["燃气泄漏", "着火", "坍塌"]},
+            # Most tests send the same text many times and mean separate tickets;
+            # merging is tested on its own (test_duplicates.py switches it on).
+            "duplicates": {"enabled": False},
         }
     )
 

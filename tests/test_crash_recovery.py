@@ -27,6 +27,7 @@ from conftest import make_desk_config
 from crash_writer import desk_config_toml, external_id
 from sqlalchemy import text
 
+from handlers.desk_config import DeskConfig
 from storage.db import create_engine, is_sqlite, sqlite_path
 from storage.migrate import upgrade
 
@@ -53,7 +54,10 @@ class WriterRun:
 def config_file(tmp_path: Path) -> Path:
     """The test desk as the TOML file the writer process loads."""
     path = tmp_path / "desk.toml"
-    path.write_text(desk_config_toml(make_desk_config()), encoding="utf-8")
+    # Every message must become its own ticket here: merging is tested elsewhere.
+    data = make_desk_config().model_dump()
+    data["duplicates"]["enabled"] = False
+    path.write_text(desk_config_toml(DeskConfig.model_validate(data)), encoding="utf-8")
     return path
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Citizen, Contact, Department, Staff, utcnow
+from storage.models import Citizen, Contact, Department, Staff, TicketFollower, utcnow
 from storage.repositories.upsert import insert_if_absent
 
 
@@ -133,6 +133,26 @@ class DirectoryRepository:
             .execution_options(synchronize_session=False)
         )
         return result.first() is not None
+
+    async def follow(self, ticket_id: int, contact_id: int) -> bool:
+        """Add a follower to a ticket; False if they already follow it."""
+        added = await insert_if_absent(
+            self._session,
+            TicketFollower,
+            {"ticket_id": ticket_id, "contact_id": contact_id, "created_at": utcnow()},
+            ["ticket_id", "contact_id"],
+        )
+        return added is not None
+
+    async def followers(self, ticket_id: int) -> Sequence[Contact]:
+        """The contacts of residents whose complaints were merged into the ticket."""
+        result = await self._session.execute(
+            select(Contact)
+            .join(TicketFollower, TicketFollower.contact_id == Contact.id)
+            .where(TicketFollower.ticket_id == ticket_id)
+            .order_by(TicketFollower.id)
+        )
+        return result.scalars().all()
 
     async def ensure_contact(self, channel: str, address: str) -> Contact:
         """The contact for this address, creating the citizen and contact on first sight."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,6 +47,18 @@ class TicketRepository:
             statement = statement.with_for_update()
         result = await self._session.execute(statement)
         return result.scalar_one_or_none()
+
+    async def open_since(
+        self, statuses: frozenset[str], since: datetime, limit: int
+    ) -> Sequence[Ticket]:
+        """Tickets in ``statuses`` created since ``since``, newest first."""
+        result = await self._session.execute(
+            select(Ticket)
+            .where(Ticket.status.in_(statuses), Ticket.created_at >= since)
+            .order_by(Ticket.id.desc())
+            .limit(limit)
+        )
+        return result.scalars().all()
 
     async def count_by_status(self) -> dict[str, int]:
         """How many tickets are in each status."""

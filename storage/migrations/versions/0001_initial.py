@@ -163,6 +163,32 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "ticket_followers",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "ticket_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "contact_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["contact_id"], ["contacts.id"], name=op.f("fk_ticket_followers_contact_id_contacts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"], ["tickets.id"], name=op.f("fk_ticket_followers_ticket_id_tickets")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ticket_followers")),
+        sa.UniqueConstraint(
+            "ticket_id", "contact_id", name=op.f("uq_ticket_followers_ticket_id_contact_id")
+        ),
+    )
+    with op.batch_alter_table("ticket_followers", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_ticket_followers_ticket_id"), ["ticket_id"], unique=False
+        )
+
+    op.create_table(
         "labelled_examples",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("ticket_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
@@ -237,6 +263,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ticket_events_ticket_id"))
 
     op.drop_table("ticket_events")
+    with op.batch_alter_table("ticket_followers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ticket_followers_ticket_id"))
+
+    op.drop_table("ticket_followers")
     with op.batch_alter_table("labelled_examples", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_labelled_examples_ticket_id"))
 
