@@ -9,6 +9,7 @@ from datetime import datetime
 from handlers.desk_config import DeskConfig
 from handlers.routing import Router
 from handlers.working_days import WorkingCalendar
+from nlp.classifier import Classifier
 from storage.models import utcnow
 from storage.unit_of_work import Database
 
@@ -26,7 +27,14 @@ class Desk:
     on_outbox: Callable[[], None] = field(default=lambda: None)
 
     @classmethod
-    def build(cls, database: Database, config: DeskConfig, **kwargs: object) -> Desk:
-        """A desk whose router and calendar come from ``config``."""
+    def build(
+        cls,
+        database: Database,
+        config: DeskConfig,
+        classifier: Classifier | None = None,
+        **kwargs: object,
+    ) -> Desk:
+        """A desk whose router and calendar come from ``config`` (keywords unless given)."""
         calendar = WorkingCalendar(config.calendar.extra_holidays, config.calendar.extra_workdays)
-        return cls(database, config, Router(config), calendar, **kwargs)  # type: ignore[arg-type]
+        router = Router(config, classifier)
+        return cls(database, config, router, calendar, **kwargs)  # type: ignore[arg-type]

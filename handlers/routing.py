@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers.desk_config import CategoryConfig, DeskConfig
-from nlp.classifier import CategoryScore, Classifier
+from nlp.classifier import CategoryScore, Classifier, FallbackClassifier
 from nlp.conduct import ConductDetector, ConductFinding
 from nlp.keywords import CategoryKeywords, KeywordClassifier, find_terms
 
@@ -122,6 +122,16 @@ class Router:
             accused_departments=finding.accused,
             suggestions=ranked,
         )
+
+
+def trained_with_fallback(config: DeskConfig, trained: Classifier) -> FallbackClassifier:
+    """The trained engine, with the keyword engine deciding where it is unsure."""
+    return FallbackClassifier(
+        trained,
+        keyword_classifier(config),
+        known=frozenset(config.category_by_code),
+        min_confidence=config.desk.triage_confidence,
+    )
 
 
 def keyword_classifier(config: DeskConfig) -> KeywordClassifier:

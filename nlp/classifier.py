@@ -30,3 +30,33 @@ class Classifier(Protocol):
     def classify(self, text: str) -> list[CategoryScore]:
         """Categories best first (empty when the engine has nothing to say)."""
         ...
+
+
+class FallbackClassifier:
+    """A trained engine first, the keyword engine when it is unsure or out of its depth.
+
+    The trained engine only knows the labels it was trained on; when its best
+    guess is below ``min_confidence`` or not one of the desk's categories, the
+    keyword dictionary (which administrators keep up to date) decides.
+    """
+
+    def __init__(
+        self,
+        primary: Classifier,
+        fallback: Classifier,
+        *,
+        known: frozenset[str],
+        min_confidence: float,
+    ) -> None:
+        self.name = f"{primary.name}+{fallback.name}"
+        self._primary = primary
+        self._fallback = fallback
+        self._known = known
+        self._min_confidence = min_confidence
+
+    def classify(self, text: str) -> list[CategoryScore]:
+        """The primary engine's ranking when it is sure of a known category, else the fallback's."""
+        ranked = [s for s in self._primary.classify(text) if s.category in self._known]
+        if ranked and ranked[0].confidence >= self._min_confidence:
+            return ranked
+        return self._fallback.classify(text) or ranked
