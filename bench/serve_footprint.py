@@ -392,12 +392,17 @@ async def child(url: str, port: int) -> None:
     from bot.cli import configure_logging
     from bot.config_file import load_desk_config
     from bot.settings import Settings
+    from handlers.desk_config import DeskConfig
     from handlers.intake import handle_register
     from handlers.messages import IncomingMessage
 
     settings = Settings(database_url=url, port=port)
     configure_logging(settings, debug=False)
-    app = create_app(settings, load_desk_config(settings.desk_config))
+    # Merging is off so that 10,000 messages make 10,000 tickets: the synthetic
+    # texts repeat themselves far more than real complaints do.
+    data = load_desk_config(settings.desk_config).model_dump()
+    data["duplicates"]["enabled"] = False
+    app = create_app(settings, DeskConfig.model_validate(data))
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     try:
