@@ -38,8 +38,16 @@ async def run(args: argparse.Namespace, settings: Settings, config: DeskConfig) 
         from bot.demo import run_demo
 
         return await run_demo(config)
+    if args.command == "classify":
+        from bot.classify_command import classify_command
+
+        return classify_command(args.text, settings, config)
     if args.command == "ticket":
         return await show_ticket(settings, config, args.number)
+    if args.command in ("train", "eval"):
+        from bot import nlp_commands
+
+        return nlp_commands.run(args, config)
     return await outbox_command(settings, args)
 
 

@@ -20,7 +20,7 @@ from bot.channels.base import Sender
 from bot.metrics import DeskMetrics
 from bot.outbox import DispatcherPolicy, OutboxDispatcher
 from bot.settings import Settings
-from bot.startup import open_database
+from bot.startup import load_classifier, open_database
 from handlers.context import Desk
 from handlers.desk_config import DeskConfig
 from handlers.directory_sync import sync_directory
@@ -61,6 +61,7 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
         finally:
             await jieba_ready
         try:
+            classifier = await asyncio.to_thread(load_classifier, settings.classifier_model, config)
             await sync_directory(database, config)
             dispatcher = OutboxDispatcher(
                 database,
@@ -69,7 +70,7 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
                 metrics=metrics,
             )
             app[DISPATCHER] = dispatcher
-            desk = Desk.build(database, config, on_outbox=dispatcher.wake)
+            desk = Desk.build(database, config, classifier, on_outbox=dispatcher.wake)
             app[DESK] = desk
             # Messages stored but not processed when a previous process died.
             await process_pending(desk)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot import admin_commands
+from bot import admin_commands, classify_command, nlp_commands
 from bot.config_file import ConfigFileError, load_desk_config
 from bot.settings import Settings
 from bot.startup import StartupError
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "demo", help="tell a whole complaint's story on a throwaway database and exit"
     )
+    classify_command.add_command(commands)
 
     ticket = commands.add_parser("ticket", help="look at tickets")
     ticket_commands = ticket.add_subparsers(dest="ticket_command", required=True, metavar="ACTION")
@@ -63,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     retry = outbox_commands.add_parser("retry", help="send dead letters again")
     retry.add_argument("ids", nargs="*", type=int, help="outbox ids (see `outbox list`)")
     retry.add_argument("--all", action="store_true", help="every dead letter")
+
+    # Classifier training and measurement (bot/nlp_commands.py).
+    nlp_commands.add_commands(commands)
     return parser
 
 

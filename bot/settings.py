@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     desk_config: Path | None = Field(
         default=None, description="TOML file; the packaged default when unset"
     )
+    # A model file from `complaint-desk train`; unset: the config's keyword engine.
+    classifier_model: Path | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     log_level: str = "INFO"

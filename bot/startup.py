@@ -8,7 +8,11 @@ migrates it. The embedded SQLite default is migrated automatically.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+from handlers.desk_config import DeskConfig
+from handlers.routing import trained_with_fallback
+from nlp.classifier import Classifier
 from storage.db import create_engine, is_sqlite, safe_url
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.unit_of_work import Database
@@ -52,3 +56,21 @@ async def open_database(url: str, *, migrate: bool | None = None) -> Database:
         )
     logger.info("database %s at schema %s", safe_url(url), at)
     return Database(engine)
+
+
+def load_classifier(path: Path | None, config: DeskConfig) -> Classifier | None:
+    """The trained engine from ``path`` with the keyword fallback, or None for keywords only.
+
+    A model that cannot be read stops the start: serving on a silently
+    different engine would route differently from what the operator chose.
+    """
+    if path is None:
+        return None
+    from nlp.trained import ModelFileError, load_model
+
+    try:
+        model = load_model(path)
+    except (OSError, ModelFileError) as exc:
+        raise StartupError(f"cannot load classifier model {path}: {exc}") from exc
+    logger.info("classifier: trained model %s with keyword fallback", path)
+    return trained_with_fallback(config, model)

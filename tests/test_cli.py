@@ -245,3 +245,17 @@ def test_bad_environment_is_one_line_without_traceback(
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
     assert "pw-9" not in result.stderr
+
+
+def test_classify_shows_category_department_confidence_and_evidence(tmp_path: Path) -> None:
+    result = run_cli(
+        "classify", "社保局窗口工作人员态度恶劣，推诿扯皮，电话13812345678", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "category     作风效能" in lines
+    assert "department   效能办" in lines
+    assert "accused      人社局 (conduct complaint)" in lines
+    assert "confidence   1.00" in lines
+    assert any(line.startswith("evidence     ") and "态度恶劣" in line for line in lines)
+    assert "phones       13812345678" in lines
