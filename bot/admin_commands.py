@@ -47,8 +47,19 @@ async def run(args: argparse.Namespace, settings: Settings, config: DeskConfig) 
     if args.command in ("train", "eval"):
         from bot import nlp_commands
 
-        return nlp_commands.run(args, config)
+        history = await read_history(settings) if getattr(args, "from_history", False) else []
+        return nlp_commands.run(args, config, history)
     return await outbox_command(settings, args)
+
+
+async def read_history(settings: Settings) -> list[tuple[str, str]]:
+    """(text, label) of the desk's labelled examples: the newest label of each ticket."""
+    database = await open_database(settings.database_url)
+    try:
+        async with database.reading() as uow:
+            return [(e.text, e.label) for e in await uow.examples.latest_per_ticket()]
+    finally:
+        await database.dispose()
 
 
 async def db_upgrade(settings: Settings) -> int:

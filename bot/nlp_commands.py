@@ -18,6 +18,7 @@ import sys
 import time
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     train = commands.add_parser(
         "train", help="learn a classifier model from a labelled CSV (text,label[,title])"
     )
-    train.add_argument("--data", type=Path, required=True, metavar="FILE.csv")
+    train.add_argument("--data", type=Path, metavar="FILE.csv")
+    train.add_argument(
+        "--from-history",
+        action="store_true",
+        help="learn from the desk's own corrected and resolved tickets (with --data: both)",
+    )
     train.add_argument(
         "--out", type=Path, required=True, metavar="PATH", help="model file to write"
     )
@@ -64,23 +70,43 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     evaluate.add_argument("--model", type=Path, metavar="PATH", help="a model from `train`")
 
 
-def run(args: argparse.Namespace, config: DeskConfig) -> int:
-    """Run ``train`` or ``eval``; the exit code."""
+def run(
+    args: argparse.Namespace, config: DeskConfig, history: Sequence[tuple[str, str]] = ()
+) -> int:
+    """Run ``train`` or ``eval``; the exit code. ``history``: (text, label) from the desk."""
     if args.command == "train":
-        return train_command(args.data, args.out, config)
+        if args.data is None and not args.from_history:
+            raise StartupError("train needs --data FILE.csv, --from-history, or both")
+        return train_command(args.data, args.out, config, history)
     return eval_command(args.data, args.model, config)
 
 
-def train_command(data: Path, out: Path, config: DeskConfig) -> int:
-    """Train on ``data``, write the model to ``out`` and say what it learned from."""
+def train_command(
+    data: Path | None,
+    out: Path,
+    config: DeskConfig,
+    history: Sequence[tuple[str, str]] = (),
+) -> int:
+    """Train on ``data`` and/or the desk's history, write the model to ``out``, say what it used."""
     from nlp.trained import TrainingError, save_model, train
 
-    examples = read_examples(data)
-    if len(set(examples.labels)) < 2:
-        raise StartupError(
-            f"{data}: every row has the label {examples.labels[0]!r}: "
-            "a classifier needs examples of two or more labels"
+    from_file = read_examples(data) if data is not None else Examples((), (), ())
+    examples = Examples(
+        from_file.texts + tuple(text for text, _ in history),
+        from_file.titles + tuple("" for _ in history),
+        from_file.labels + tuple(label for _, label in history),
+    )
+    source = (
+        " + ".join(
+            part
+            for part, used in ((str(data), data is not None), ("the desk's history", bool(history)))
+            if used
         )
+        or "the desk's history"
+    )
+    if len(set(examples.labels)) < 2:
+        found = f"only the label {examples.labels[0]!r}" if examples.labels else "no examples"
+        raise StartupError(f"{source}: {found}: a classifier needs examples of two or more labels")
     titles = [(t, label) for t, label in zip(examples.titles, examples.labels, strict=True) if t]
     texts = examples.joined() + [t for t, _ in titles]
     labels = list(examples.labels) + [label for _, label in titles]
@@ -89,13 +115,13 @@ def train_command(data: Path, out: Path, config: DeskConfig) -> int:
     try:
         model = train(texts, labels)
     except TrainingError as exc:
-        raise StartupError(f"{data}: {exc}") from exc
+        raise StartupError(f"{source}: {exc}") from exc
     try:
         save_model(model, out)
     except OSError as exc:
         raise StartupError(f"cannot write {out}: {exc.strerror or exc}") from exc
     counts = Counter(examples.labels)
-    say(f"examples per label ({len(examples.texts)} rows from {data}):")
+    say(f"examples per label ({len(examples.texts)} rows from {source}):")
     width = max(_width(label) for label in counts)
     for label, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         say(f"  {_pad(label, width)}  {count:6d}")

@@ -6,11 +6,15 @@ built from phrase lists below): no test reads the measuring corpus.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
+import os
 import pickle
 import random
 import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,9 @@ import numpy as np
 import pytest
 
 from bot.cli import main
+from bot.startup import open_database
 from nlp.model_file import read_arrays, write_arrays
+from nlp.normalise import normalise
 from nlp.trained import (
     MAX_EVIDENCE,
     ModelFileError,
@@ -335,3 +341,47 @@ def test_eval_with_a_bad_model_file_is_exit_2(
     model.write_bytes(b"PK\x03\x04 not really")
     assert main(["eval", "--data", str(data), "--model", str(model)]) == 2
     assert "damaged or truncated" in capsys.readouterr().err
+
+
+def test_train_from_history_learns_from_the_desks_own_examples(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
+    texts, labels = examples()
+
+    async def store() -> None:
+        database = await open_database(url)
+        try:
+            async with database.transaction() as uow:
+                for text, label in zip(texts, labels, strict=True):
+                    uow.examples.add(ticket_id=None, text=text, label=label, source="resolved")
+        finally:
+            await database.dispose()
+
+    asyncio.run(store())
+    out = tmp_path / "history.npz"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "train", "--from-history", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "DATABASE_URL": url},
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"({len(texts)} rows from the desk's history)" in result.stdout
+    model = load_model(out)
+    label, text = next(iter(HELD_OUT.items()))
+    assert model.classify(normalise(text))[0].category == label
+
+
+def test_train_needs_data_or_history(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "train", "--out", str(tmp_path / "m.npz")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "train needs --data FILE.csv, --from-history, or both" in result.stderr
