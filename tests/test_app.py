@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from test_trained import examples as training_examples
 
 from bot.app import DESK, DISPATCHER, create_app
 from bot.settings import Settings
+from bot.startup import StartupError
 from handlers.desk_config import DeskConfig
 from handlers.intake import handle_register
 from handlers.messages import IncomingMessage
+from nlp.trained import save_model, train
 from storage.repositories.outbox import DEAD
 
 
@@ -78,3 +83,38 @@ async def test_messages_for_unconfigured_channels_become_visible_dead_letters(
     assert all(
         "sms" in (row.last_error or "") or "telegram" in (row.last_error or "") for row in dead
     )
+
+
+async def test_serve_uses_a_configured_model_with_keyword_fallback(
+    database_url: str, desk_config: DeskConfig, tmp_path: Path
+) -> None:
+    texts, labels = training_examples()
+    model_path = tmp_path / "model.npz"
+    save_model(train(texts, labels), model_path)
+    settings = Settings(
+        database_url=database_url,
+        database_auto_migrate=True,
+        outbox_dispatch=False,
+        classifier_model=model_path,
+        _env_file=None,
+    )
+    async with TestClient(TestServer(create_app(settings, desk_config))) as client:
+        assert client.server.app[DESK].router.classifier.name == "trained+keywords"
+
+
+async def test_an_unreadable_model_stops_the_start(
+    database_url: str, desk_config: DeskConfig, tmp_path: Path
+) -> None:
+    bogus = tmp_path / "model.npz"
+    bogus.write_bytes(b"not a model")
+    settings = Settings(
+        database_url=database_url,
+        database_auto_migrate=True,
+        outbox_dispatch=False,
+        classifier_model=bogus,
+        _env_file=None,
+    )
+    runner = web.AppRunner(create_app(settings, desk_config))
+    with pytest.raises(StartupError, match=f"cannot load classifier model {bogus}"):
+        await runner.setup()
+    await runner.cleanup()
