@@ -46,26 +46,20 @@ async def notify_resident(
             detail={"purpose": purpose, "reason": reason},
         )
         return False
-    await uow.outbox.enqueue(
-        channel=contact.channel,
-        recipient=contact.address,
-        body=body,
-        ticket_id=ticket.id,
-        purpose=purpose,
-        buttons=buttons,
-    )
+    recipients = [contact]
     if purpose not in OPTIONAL_PURPOSES:
         # Residents whose complaints were merged in hear every update (not the
         # rating question: the ticket's own complainant answers that).
-        for follower in await uow.directory.followers(ticket.id):
-            if not follower.unreachable:
-                await uow.outbox.enqueue(
-                    channel=follower.channel,
-                    recipient=follower.address,
-                    body=body,
-                    ticket_id=ticket.id,
-                    purpose=purpose,
-                )
+        recipients += [f for f in await uow.directory.followers(ticket.id) if not f.unreachable]
+    for recipient in recipients:
+        await uow.outbox.enqueue(
+            channel=recipient.channel,
+            recipient=recipient.address,
+            body=body,
+            ticket_id=ticket.id,
+            purpose=purpose,
+            buttons=buttons if recipient is contact else None,
+        )
     return True
 
 
