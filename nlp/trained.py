@@ -1,18 +1,19 @@
 """The trained engine: TF-IDF of jieba words and characters, a linear SVM, calibrated.
 
-Learning is scikit-learn's: two ``TfidfVectorizer`` blocks (jieba words;
-character 1-3-grams, which catch what jieba splits badly, such as place names
-and new words), a ``LinearSVC`` with balanced class weights, and temperature
+Learning is scikit-learn's: two ``TfidfVectorizer`` blocks (jieba words, and
+character 1-2-grams, which catch what jieba splits badly: place names, new
+words, typos), a ``LinearSVC`` with balanced class weights, and temperature
 scaling (``CalibratedClassifierCV``) so that confidences mean something to the
-triage threshold. Short texts (an SMS, a title) carry few words, where a
-``ComplementNB`` on the word block is the better judge: below
+triage threshold. Short texts (an SMS, a title) carry few words; there a
+``ComplementNB`` on the word block is the better judge, so below
 ``short_text_chars`` its calibrated probabilities are averaged in.
 
 Prediction needs none of scikit-learn's objects: the fitted vocabularies, IDF
-weights and coefficients are plain arrays, and ``classify`` is a dictionary
-look-up per feature and a dot product, so it costs little more than the jieba
-segmentation it starts with. Those arrays are also the model file (see
-``nlp.model_file``): loading one never runs code from it.
+weights and coefficients are plain arrays, and ``classify`` is one jieba
+segmentation, a dictionary look-up per distinct word, a vectorised search per
+distinct character n-gram and a dot product. Evidence is the text's jieba
+words with the largest contribution to a label's score. The arrays are also
+the model file (``nlp.model_file``): loading one never runs code from it.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ MAX_EVIDENCE = 5
 # Evidence is worked out for the best few labels only: the ones routing shows.
 EXPLAINED_LABELS = 3
 # Character n-grams are code points packed 21 bits apiece into one int64: three fit.
+# The default is two: trigrams cost time and gained nothing measurable.
 _CODE_BITS = 21
 MAX_CHAR_NGRAM = 3
 _VOCAB_SEPARATOR = "\n"
@@ -70,7 +72,7 @@ class TrainOptions:
     """How a model is trained (kept in the model file's header)."""
 
     c: float = 1.0
-    char_ngram_max: int = 3
+    char_ngram_max: int = 2
     class_weight: str | None = "balanced"
     word_min_df: int = 2
     word_max_df: float = 0.5
@@ -115,20 +117,22 @@ class TrainedClassifier:
         self._words = {term: row for row, term in enumerate(terms, start=1)}
         if len(self._words) != len(terms):
             raise ModelFileError("the word vocabulary lists a word twice")
+        self._terms = ("", *terms)
+        # One row per feature holding its IDF and then its coefficients, so
+        # that a feature costs one memory fetch (jieba has evicted ours from
+        # the cache by the time we look). A word staff cannot read as evidence
+        # (digits, one character) carries its IDF negated.
+        readable = np.fromiter((bool(_READABLE.fullmatch(t)) for t in self._terms), dtype=bool)
+        sign = np.ones(arrays.idf.shape, dtype=np.float32)
+        sign[: len(self._terms)][~readable] = -1
+        table = np.hstack([(sign * arrays.idf)[:, None], arrays.coef])
+        self._word_table = table[: len(self._terms)]
+        self._char_table = table[len(self._terms) :]
         # A sentinel above every code: a search never runs off the end.
         self._char_sorted = np.append(arrays.char_codes, np.iinfo(np.int64).max)
-        self._idf = arrays.idf
-        self._coef = arrays.coef
-        self._char_idf = arrays.idf[1 + len(terms) :]
-        self._char_coef = arrays.coef[1 + len(terms) :]
         self._intercept = arrays.intercept
         self._nb_coef = arrays.nb_coef
         self._n_max = arrays.char_ngram_max
-        # Worked out once for the evidence: which words staff can read.
-        self._terms = ("", *terms)
-        self._readable = np.fromiter(
-            (bool(_READABLE.fullmatch(term)) for term in self._terms), dtype=bool
-        )
 
     def classify(self, text: str) -> list[CategoryScore]:
         """Every label, most probable first, with the words that speak for it.
@@ -138,21 +142,33 @@ class TrainedClassifier:
         """
         lowered = text.lower()
         words = Counter(segment.segment(lowered))
-        word_rows, word_weights = self._word_weights(words)
-        char_at, char_weights = self._char_weights(lowered)
-        if not word_rows.size and not char_at.size:
+        rows = np.fromiter(map(self._words.get, words, repeat(0)), dtype=np.intp, count=len(words))
+        known = rows.nonzero()
+        rows = rows[known]
+        word = self._word_table[rows]
+        tf = np.fromiter(words.values(), dtype=np.float32, count=len(words))[known]
+        word_weights = _normalised((1 + np.log(tf)) * np.abs(word[:, 0]))
+
+        grams, counts = np.unique(_char_codes(lowered, self._n_max), return_counts=True)
+        at = self._char_sorted.searchsorted(grams)
+        hit = (self._char_sorted[at] == grams).nonzero()
+        char = self._char_table[at[hit]]
+        char_weights = _normalised((1 + np.log(counts[hit].astype(np.float32))) * char[:, 0])
+        if not rows.size and not char.size:
             return []
-        word_coef = self._coef[word_rows]
-        char_coef = self._char_coef[char_at]
-        scores = self._intercept + word_weights @ word_coef + char_weights @ char_coef
+
+        scores = self._intercept + word_weights @ word[:, 1:] + char_weights @ char[:, 1:]
         probabilities = _softmax(self._arrays.beta * scores)
-        if len(text) <= self._arrays.short_text_chars and word_rows.size:
-            nb = _softmax(self._arrays.nb_beta * (word_weights @ self._nb_coef[word_rows]))
+        if len(text) <= self._arrays.short_text_chars and rows.size:
+            nb = _softmax(self._arrays.nb_beta * (word_weights @ self._nb_coef[rows]))
             share = self._arrays.short_text_nb_weight
             probabilities = (1 - share) * probabilities + share * nb
         order = np.argsort(-probabilities, kind="stable").tolist()
         top = order[:EXPLAINED_LABELS]
-        evidence = self._evidence(word_rows, word_weights * word_coef[:, top].T)
+        shown = word[:, 0] > 0
+        evidence = self._evidence(
+            rows[shown], (word_weights[shown, None] * word[shown][:, 1:]).T[top]
+        )
         evidence += [()] * (len(order) - len(top))
         labels = self.labels
         return [
@@ -160,39 +176,18 @@ class TrainedClassifier:
             for k, words in zip(order, evidence, strict=True)
         ]
 
-    def _word_weights(self, words: Counter[str]) -> tuple[npt.NDArray[np.intp], FloatArray]:
-        """Rows and L2-normalised sublinear TF-IDF weights of the text's known words."""
-        rows = np.fromiter(map(self._words.get, words, repeat(0)), dtype=np.intp, count=len(words))
-        tf = np.fromiter(words.values(), dtype=np.float32, count=len(words))
-        known = rows.nonzero()
-        rows = rows[known]
-        return rows, _normalised((1 + np.log(tf[known])) * self._idf[rows])
-
-    def _char_weights(self, lowered: str) -> tuple[npt.NDArray[np.intp], FloatArray]:
-        """Vocabulary positions (ascending) and weights of the text's known character n-grams."""
-        grams, counts = np.unique(_char_codes(lowered, self._n_max), return_counts=True)
-        at = self._char_sorted.searchsorted(grams)
-        known = (self._char_sorted[at] == grams).nonzero()
-        at = at[known]
-        return at, _normalised((1 + np.log(counts[known].astype(np.float32))) * self._char_idf[at])
-
-    def _evidence(
-        self, word_rows: npt.NDArray[np.intp], word_pull: FloatArray
-    ) -> list[tuple[str, ...]]:
+    def _evidence(self, rows: npt.NDArray[np.intp], pull: FloatArray) -> list[tuple[str, ...]]:
         """Per label explained, the text's words that push its score up the most.
 
-        ``word_pull`` is (labels explained, words): each word feature's
+        ``pull`` is (labels explained, readable words): each word feature's
         contribution to the label's score. Words only, never character n-grams:
         staff read them on the ticket card.
         """
-        shown = self._readable[word_rows]
-        rows = word_rows[shown].tolist()
-        pull = word_pull[:, shown]
         best = np.argsort(-pull, axis=1, kind="stable")[:, :MAX_EVIDENCE]
         positive = (np.take_along_axis(pull, best, axis=1) > 0).tolist()
-        terms = self._terms
+        terms, found = self._terms, rows.tolist()
         return [
-            tuple(terms[rows[j]] for j, keep in zip(order, keep_row, strict=True) if keep)
+            tuple(terms[found[j]] for j, keep in zip(order, keep_row, strict=True) if keep)
             for order, keep_row in zip(best.tolist(), positive, strict=True)
         ]
 
@@ -213,6 +208,10 @@ def train(texts: Sequence[str], labels: Sequence[str], **options: Any) -> Traine
     from sklearn.svm import LinearSVC
 
     settings = TrainOptions(**options)
+    if not 1 <= settings.char_ngram_max <= MAX_CHAR_NGRAM:
+        raise TrainingError(f"char_ngram_max must be 1 to {MAX_CHAR_NGRAM}")
+    if not 0 <= settings.short_text_nb_weight <= 1:
+        raise TrainingError("short_text_nb_weight must be between 0 and 1")
     started = time.perf_counter()
     y = np.asarray(labels, dtype=str)
     counts = _check_examples(texts, y)
@@ -220,8 +219,6 @@ def train(texts: Sequence[str], labels: Sequence[str], **options: Any) -> Traine
     docs = [normalise(text) for text in texts]
     lowered = [d.lower() for d in docs]
     word_docs = [[w for w in segment.segment(d) if _WORD.search(w)] for d in lowered]
-    if not 1 <= settings.char_ngram_max <= MAX_CHAR_NGRAM:
-        raise TrainingError(f"char_ngram_max must be 1 to {MAX_CHAR_NGRAM}")
     char_docs = [_char_codes(d, settings.char_ngram_max).tolist() for d in lowered]
     word_vectorizer = TfidfVectorizer(
         analyzer=_identity,
