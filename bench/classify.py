@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 import csv
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jieba
+from eval_keywords import rate
 
 from bot.config_file import load_desk_config
 from handlers.nlp_setup import load_nlp
@@ -37,17 +37,6 @@ def read_texts(path: Path, limit: int) -> list[str]:
     with path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))[:limit]
     return [f"{row.get('title') or ''}。{row['text']}".lstrip("。") for row in rows]
-
-
-def rate(work: Callable[[str], object], texts: Sequence[str], rounds: int) -> float:
-    """Documents per second, best of ``rounds`` passes (the least disturbed one)."""
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.perf_counter()
-        for text in texts:
-            work(text)
-        best = min(best, time.perf_counter() - started)
-    return len(texts) / best
 
 
 def engine(model: Path | None) -> Classifier | None:
