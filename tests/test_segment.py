@@ -78,7 +78,7 @@ class FakeSegmenter:
     def __init__(self, user_words: tuple[str, ...], places: tuple[str, ...]) -> None:
         self.built_with = (user_words, places)
 
-    def words(self, text: str) -> list[str]:
+    def words(self, text: str, *, hmm: bool = True) -> list[str]:
         return [text]
 
 
@@ -131,3 +131,10 @@ def test_loading_prints_no_log_lines_or_warnings() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == "['占道经营']\n"
     assert result.stderr == ""
+
+
+def test_without_hmm_unknown_words_come_out_as_characters(plain_segmenter: Segmenter) -> None:
+    # A name jieba's dictionary lacks: the HMM guesses it as one word, the
+    # dictionary alone gives its characters (the trained engine's cheaper mode).
+    assert plain_segmenter.words("张伟强说明天来") == ["张伟强", "说", "明天", "来"]
+    assert segment.segment("张伟强说明天来", hmm=False) == ["张", "伟", "强", "说", "明天", "来"]

@@ -196,6 +196,7 @@ def test_edited_array_fails_the_checksum(saved: Path, tmp_path: Path) -> None:
         ({"beta": -1.0}, "impossible value"),
         ({"beta": "1"}, "expected a number"),
         ({"char_ngram_max": 4}, "at most 3"),
+        ({"word_hmm": "no"}, "expected true or false"),
         ({"coef": lambda a: a["coef"][:3]}, "array coef has shape"),
         ({"idf": lambda a: a["idf"].astype(np.float64)}, "dtype float64, expected float32"),
         ({"intercept": lambda a: a["intercept"] * np.nan}, "NaN"),
@@ -217,6 +218,16 @@ def test_inconsistent_model_is_refused_with_the_reason(
     _rewrite(saved, bad, **values)
     with pytest.raises(ModelFileError, match=re.escape(message)):
         load_model(bad)
+
+
+def test_model_remembers_how_its_words_were_segmented(saved: Path, tmp_path: Path) -> None:
+    assert load_model(saved)._arrays.word_hmm is False
+    # A file written before the field existed was segmented with jieba's HMM.
+    header, arrays = read_arrays(saved)
+    del header["word_hmm"]
+    older = tmp_path / "older.npz"
+    write_arrays(older, header, arrays)
+    assert load_model(older)._arrays.word_hmm is True
 
 
 def test_pickle_is_refused_and_never_unpickled(tmp_path: Path) -> None:
