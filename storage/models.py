@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -202,6 +203,10 @@ class InboundMessage(Base):
     raw_payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
     reply_text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # True when the reply went back in the provider's HTTP response (TwiML),
+    # False when the outbox sent it: a provider's retry of the message gets
+    # the reply again only in the first case, never a second outbound message.
+    reply_inline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -250,6 +255,8 @@ class OutboxMessage(Base):
         Index("ix_outbox_messages_due", "status", "next_attempt_at"),
         # Per-recipient ordering check in OutboxRepository.claim_due.
         Index("ix_outbox_messages_recipient", "channel", "recipient", "status"),
+        # Delivery-status callbacks find their row by the provider's id.
+        Index("ix_outbox_messages_provider_message_id", "provider_message_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -267,5 +274,10 @@ class OutboxMessage(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     provider_message_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # What the provider last reported about delivery (Twilio status callbacks:
+    # queued < sent < delivered | undelivered | failed); only ever moves forward.
+    delivery_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    delivery_error_code: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    delivery_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
