@@ -17,6 +17,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from bot.channels.base import Sender
+from bot.channels.sms_webhook import SmsWebhook
+from bot.intake_worker import IntakeWorker
 from bot.metrics import DeskMetrics
 from bot.outbox import DispatcherPolicy, OutboxDispatcher
 from bot.settings import Settings
@@ -24,14 +26,17 @@ from bot.startup import load_classifier, open_database
 from handlers.context import Desk
 from handlers.desk_config import DeskConfig
 from handlers.directory_sync import sync_directory
-from handlers.intake import process_pending
+from handlers.inbound import handle_stored, process_pending
 from handlers.nlp_setup import load_nlp
+from storage.group_commit import InboundBatchWriter
 
 logger = logging.getLogger(__name__)
 
 DESK = web.AppKey("desk", Desk)
 METRICS = web.AppKey("metrics", DeskMetrics)
 DISPATCHER = web.AppKey("dispatcher", OutboxDispatcher)
+INTAKE = web.AppKey("intake", IntakeWorker)
+SMS = web.AppKey("sms", SmsWebhook)
 
 
 def build_senders(settings: Settings) -> Mapping[str, Sender]:
@@ -49,6 +54,15 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
     metrics = DeskMetrics()
     app = web.Application(client_max_size=256 * 1024, middlewares=[count_requests(metrics)])
     app[METRICS] = metrics
+    token = settings.twilio_auth_token
+    sms = SmsWebhook(
+        auth_token=token.get_secret_value() if token is not None else None,
+        public_base_url=str(settings.public_base_url) if settings.public_base_url else None,
+    )
+    # Routes exist from the start (a frozen router takes no more); without a
+    # token they refuse every request.
+    sms.add_routes(app)
+    app[SMS] = sms
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         # jieba's dictionary is built at start, not on the first resident's
@@ -74,6 +88,16 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
             app[DESK] = desk
             # Messages stored but not processed when a previous process died.
             await process_pending(desk)
+            writer = InboundBatchWriter(database)
+            intake = IntakeWorker(
+                desk,
+                handle_stored,
+                inline_backlog=settings.sms_inline_backlog,
+                reply_wait_seconds=settings.sms_reply_wait_seconds,
+            )
+            app[INTAKE] = intake
+            intake.start()
+            sms.bind(writer, intake, database)
             stop = asyncio.Event()
             task = (
                 asyncio.create_task(dispatcher.run(stop), name="outbox-dispatcher")
@@ -81,6 +105,9 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
                 else None
             )
             yield
+            # No request is in flight any more: store what is queued, answer it.
+            await writer.close()
+            await intake.stop()
             stop.set()
             dispatcher.wake()
             if task is not None:

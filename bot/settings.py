@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = None
     twilio_from_number: str | None = None
     twilio_messaging_service_sid: str | None = None
+    # Throughput the sender allows, counted in segments: about 1 for a long
+    # code, more for a short code or a Messaging Service with several numbers.
+    sms_segments_per_second: float = Field(default=1.0, gt=0)
+    # Longer bodies go out as several numbered messages (nlp.sms_segments).
+    sms_max_segments: int = Field(default=4, ge=1, le=10)
+    # How long an inbound webhook waits to carry the resident's answer in its
+    # TwiML response (Twilio gives up after 15 s); after that, or when more
+    # than sms_inline_backlog messages are queued, the answer goes by the outbox.
+    sms_reply_wait_seconds: float = Field(default=5.0, ge=0, le=12)
+    sms_inline_backlog: int = Field(default=4, ge=0, le=1000)
 
     # Off for a process that only takes requests while another one sends.
     outbox_dispatch: bool = True

@@ -40,6 +40,13 @@ class DeskSection(_Strict):
     max_text_chars: int = Field(default=2000, ge=100, le=20000)
     # Replies and results reach residents by SMS too: 1,600 characters is Twilio's cap.
     max_reply_chars: int = Field(default=1000, ge=50, le=1500)
+    # People split one complaint over several texts: a message within this many
+    # minutes of the same sender's new ticket is added to it (0: never).
+    follow_up_minutes: int = Field(default=10, ge=0, le=240)
+    # At most this many new tickets per sender within the window (0: no limit),
+    # so one phone cannot flood the departments' queues.
+    new_ticket_limit: int = Field(default=5, ge=0, le=1000)
+    new_ticket_window_minutes: int = Field(default=10, ge=1, le=1440)
 
 
 class DepartmentConfig(_Strict):

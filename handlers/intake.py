@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
+from datetime import timedelta
 
 from handlers import texts
 from handlers.context import Desk
 from handlers.duplicates import DuplicateMatch, find_duplicate
 from handlers.messages import SYSTEM, IncomingMessage, IntakeResult
-from handlers.notify import notify_admins, notify_resident
+from handlers.notify import notify_admins, notify_department, notify_resident
 from handlers.routing import RouteDecision
 from handlers.ticket_actions import send_transfer_slip, set_assignment
-from handlers.workflow import Status
+from handlers.workflow import HANDLING, TRIAGE, Status
 from nlp.extract import place_names
 from nlp.normalise import clean, normalise
 from storage.models import Department, InboundMessage, Ticket
@@ -32,8 +34,19 @@ Assignment = tuple[Department, list[Department]]
 
 async def handle_register(desk: Desk, message: IncomingMessage) -> IntakeResult:
     """The resident sees the service card: ticket number, department, deadline, how to query."""
-    # 1. The message is committed on its own first: whatever fails after this,
-    #    it is on record and will be processed (``process_pending`` at start-up).
+    stored = await store_message(desk, message)
+    if isinstance(stored, IntakeResult):
+        return stored
+    # 2. Processed exactly once, however many copies of the message race here.
+    return await register_stored(desk, stored, message)
+
+
+async def store_message(desk: Desk, message: IncomingMessage) -> int | IntakeResult:
+    """Commit the message on its own; its row id, or the stored reply if it was answered.
+
+    Whatever fails after this, the message is on record and will be processed
+    (``handlers.inbound.process_pending``).
+    """
     async with desk.database.transaction() as uow:
         inbound = await uow.inbound.record(
             channel=message.channel,
@@ -50,28 +63,11 @@ async def handle_register(desk: Desk, message: IncomingMessage) -> IntakeResult:
             if stored.reply_text is not None:
                 return await _replay(uow, stored)
             inbound = stored
-        inbound_id = inbound.id
-    # 2. Processed exactly once, however many copies of the message race here.
-    return await _process(desk, inbound_id, message)
+        return inbound.id
 
 
-async def process_pending(desk: Desk) -> int:
-    """Register every stored message whose processing was interrupted; how many."""
-    async with desk.database.reading() as uow:
-        pending = [
-            (row.id, IncomingMessage(row.channel, row.external_id, row.sender, row.text))
-            for row in await uow.inbound.unprocessed()
-        ]
-    for inbound_id, message in pending:
-        # The request that brought it is long gone (reply_inline is False):
-        # the answer goes by the outbox.
-        await _process(desk, inbound_id, message)
-    if pending:
-        logger.warning("registered %d message(s) whose processing was interrupted", len(pending))
-    return len(pending)
-
-
-async def _process(desk: Desk, inbound_id: int, message: IncomingMessage) -> IntakeResult:
+async def register_stored(desk: Desk, inbound_id: int, message: IncomingMessage) -> IntakeResult:
+    """Register a stored message as a complaint, exactly once (the row is locked and checked)."""
     text = clean(message.text.replace("\x00", ""))
     acceptable = bool(text) and len(text) <= desk.config.desk.max_text_chars
     # Classification (jieba for the trained engine) runs in a worker thread,
@@ -82,6 +78,7 @@ async def _process(desk: Desk, inbound_id: int, message: IncomingMessage) -> Int
         inbound = await uow.inbound.get_for_update(inbound_id)
         if inbound.reply_text is not None:
             return await _replay(uow, inbound)
+        inbound.reply_inline = message.reply_inline
         duplicate = (
             await find_duplicate(
                 desk,
@@ -94,8 +91,24 @@ async def _process(desk: Desk, inbound_id: int, message: IncomingMessage) -> Int
             if analysis is not None
             else None
         )
+        recent = await _recent_tickets(desk, uow, message) if analysis is not None else None
         if analysis is None:
-            reply, number = _refusal(desk, text), None
+            reply, number = _refusal(desk, text, message), None
+            if not message.reply_inline:
+                await _answer(uow, message, reply, ticket_id=None)
+        elif recent is not None and recent.follow_up is not None:
+            ticket = recent.follow_up
+            reply, number = await _add_details(desk, uow, ticket, message, text), ticket.number
+            inbound.ticket_id = ticket.id
+            if not message.reply_inline:
+                await _answer(uow, message, reply, ticket_id=ticket.id)
+        elif recent is not None and recent.over_limit:
+            reply, number = texts.rate_limited(desk.config.desk.new_ticket_window_minutes), None
+            logger.warning(
+                "new-ticket limit reached for a %s sender; message %s refused",
+                message.channel,
+                message.external_id,
+            )
             if not message.reply_inline:
                 await _answer(uow, message, reply, ticket_id=None)
         elif duplicate is not None:
@@ -116,6 +129,64 @@ async def _process(desk: Desk, inbound_id: int, message: IncomingMessage) -> Int
         inbound.reply_text = reply
     desk.on_outbox()
     return IntakeResult(reply=reply, ticket_number=number, duplicate=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Recent:
+    """What the sender's recent tickets say about a new message."""
+
+    follow_up: Ticket | None  # the ticket it adds details to, if any
+    over_limit: bool  # the sender opened the most tickets allowed in the window
+
+
+async def _recent_tickets(desk: Desk, uow: UnitOfWork, message: IncomingMessage) -> _Recent:
+    """The sender's ticket a follow-up joins, and whether they may open another."""
+    settings = desk.config.desk
+    contact = await uow.directory.contact(message.channel, message.sender)
+    if contact is None:
+        return _Recent(None, False)
+    now = desk.clock()
+    follow_up_since = now - timedelta(minutes=settings.follow_up_minutes)
+    limit_since = now - timedelta(minutes=settings.new_ticket_window_minutes)
+    recent = await uow.tickets.of_contact_since(contact.id, min(follow_up_since, limit_since))
+    newest = recent[0] if recent else None
+    follow_up = (
+        newest
+        if newest is not None
+        and settings.follow_up_minutes > 0
+        and newest.created_at >= follow_up_since
+        # Added details must reach someone still working on it.
+        and Status(newest.status) in TRIAGE | HANDLING
+        else None
+    )
+    opened = sum(1 for ticket in recent if ticket.created_at >= limit_since)
+    over_limit = settings.new_ticket_limit > 0 and opened >= settings.new_ticket_limit
+    return _Recent(follow_up, over_limit)
+
+
+async def _add_details(
+    desk: Desk, uow: UnitOfWork, ticket: Ticket, message: IncomingMessage, text: str
+) -> str:
+    """Append a follow-up text to the ticket and tell whoever handles it."""
+    ticket.text = f"{ticket.text}\n【补充】{text}"
+    ticket.updated_at = desk.clock()
+    uow.events.append(
+        ticket_id=ticket.id,
+        actor=f"citizen:{ticket.citizen_id}",
+        action="add_details",
+        detail={"channel": message.channel, "inbound": message.external_id, "text": text},
+    )
+    if ticket.department_id is not None and Status(ticket.status) in HANDLING:
+        department = await uow.directory.department(ticket.department_id)
+        if department is not None:
+            await notify_department(
+                uow,
+                desk.config,
+                department,
+                ticket,
+                f"【补充材料】受理编号 {ticket.number}：{text}",
+            )
+    return texts.details_appended(ticket.number or "")
 
 
 def _analyse(desk: Desk, text: str) -> tuple[RouteDecision, tuple[str, ...]]:
@@ -164,10 +235,10 @@ async def _merge(uow: UnitOfWork, message: IncomingMessage, duplicate: Duplicate
     )
 
 
-def _refusal(desk: Desk, text: str) -> str:
+def _refusal(desk: Desk, text: str, message: IncomingMessage) -> str:
     """The polite answer to a message that cannot become a ticket."""
     if not text:
-        return texts.empty_complaint()
+        return texts.media_only() if message.media_count else texts.empty_complaint()
     return texts.complaint_too_long(desk.config.desk.max_text_chars)
 
 

@@ -24,6 +24,11 @@ class IncomingMessage:
     text: str
     raw: dict[str, Any] = field(default_factory=dict)
     reply_inline: bool = False
+    # Photos or other attachments that came with it (the text may be empty).
+    media_count: int = 0
+    # The provider answered this keyword itself (Twilio's STOP/START/HELP
+    # handling): apply it, but send nothing of our own.
+    provider_replied: bool = False
 
 
 @dataclass(frozen=True, slots=True)

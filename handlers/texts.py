@@ -126,3 +126,133 @@ def department_notice(
     lines.append(f"来源：{CHANNEL_LABELS.get(channel, channel)} {masked_contact}")
     lines.append(f"内容：{text}")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------- resident commands
+# What a resident can send besides a complaint (查询, 评价, 退订, 帮助) and the
+# answers. Every answer fits two UCS-2 SMS segments: free text written by staff
+# (a result, a reply) is shortened to make room, never the number or the status.
+
+SMS_REPLY_LIMIT = 134
+_RATING_CHOICES = "1满意，2基本满意，3不满意"
+# handlers.workflow imports this module, so its status groups are spelled out here.
+_TRIAGE = ("received", "accepted", "returned")
+_HANDLING = ("assigned", "claimed", "in_progress", "reopened")
+
+
+def _fit(head: str, label: str, free: str, tail: str = "") -> str:
+    """``head`` + ``label：free。`` + ``tail`` within the SMS limit, shortening ``free``."""
+    if not free:
+        return head + tail
+    room = SMS_REPLY_LIMIT - len(head) - len(tail) - len(label) - 2  # "：" and "。"
+    if len(free) > room:
+        free = free[: max(room - 1, 0)] + "…"
+    return f"{head}{label}：{free}。{tail}"
+
+
+def _short_date(moment: datetime) -> str:
+    """A date without the year, for lists where every character counts: 12月14日."""
+    return local_date_text(moment).split("年", 1)[1]
+
+
+def ticket_status(
+    number: str,
+    status: str,
+    *,
+    department: str | None,
+    deadline: datetime | None,
+    note_label: str = "",
+    note: str = "",
+) -> str:
+    """The answer to 查询 <编号>: status, department and deadline, and the latest public note."""
+    head = f"受理编号 {number}：{STATUS_LABELS.get(status, status)}。"
+    tail = ""
+    if status in _TRIAGE:
+        tail = "我们将尽快确定承办单位。"
+    elif department is not None and status in (*_HANDLING, "resolved", "closed"):
+        due = (
+            f"，办理时限：{local_date_text(deadline)}前"
+            if deadline is not None and status in _HANDLING
+            else ""
+        )
+        head += f"承办单位：{department}{due}。"
+    if status == "resolved":
+        tail = f"评价请回复“评价 {number} 数字”（{_RATING_CHOICES}）。"
+    return _fit(head, note_label, note, tail)
+
+
+def ticket_number_unclear() -> str:
+    """Reply to 查询 with something that is not a valid ticket number."""
+    return "受理编号有误，请核对后回复“查询 编号”。回复“查询”可查看您的全部投诉。"
+
+
+def open_tickets(items: list[tuple[str, str, datetime | None]], total: int) -> str:
+    """The answer to 查询 alone: the newest open tickets (number, status, deadline)."""
+    lines = [f"您有{total}件投诉正在办理："]
+    for number, status, deadline in items:
+        # Only a department at work has a deadline worth telling.
+        due = f"，{_short_date(deadline)}前办结" if deadline and status in _HANDLING else ""
+        lines.append(f"{number} {STATUS_LABELS.get(status, status)}{due}")
+    more = f"另有{total - len(items)}件。" if total > len(items) else ""
+    lines.append(f"{more}详情请回复“查询 编号”。")
+    return "\n".join(lines)
+
+
+def no_open_tickets() -> str:
+    """The answer to 查询 alone when nothing of theirs is open."""
+    return "您目前没有正在办理的投诉。如需投诉，请直接发送问题描述（发生了什么、在什么地方）。"
+
+
+def nothing_to_rate() -> str:
+    """A rating when none of their tickets waits for one."""
+    return "您目前没有待评价的投诉。如需查询进度，请回复“查询”。"
+
+
+def rating_not_pending(number: str, status: str) -> str:
+    """A rating of a ticket that is not waiting for one (still handled, or already rated)."""
+    return f"受理编号 {number} 目前无需评价（当前：{STATUS_LABELS.get(status, status)}）。"
+
+
+def rating_usage() -> str:
+    """Reply to 评价 without a usable rating or number."""
+    return f"评价请回复“评价 编号 数字”（{_RATING_CHOICES}），请核对编号。"
+
+
+def opted_out() -> str:
+    """Confirmation of 退订: prompts and notices stop, their own tickets' progress does not."""
+    return "您已退订评价邀请和通知公告。您本人投诉的办理进度仍会告知您。回复“订阅”可恢复。"
+
+
+def opted_in() -> str:
+    """Confirmation of 订阅."""
+    return "您已恢复接收评价邀请和通知公告。回复“退订”可取消。"
+
+
+def help_text(phone: str = "") -> str:
+    """The answer to 帮助/HELP: how to complain, query, rate and opt out."""
+    call = f"人工服务请拨{phone}。" if phone else ""
+    return (
+        "直接发送问题描述即可投诉。查询进度：查询 编号；查看全部：查询；"
+        f"评价：评价 编号 数字（{_RATING_CHOICES}）；退订通知：退订；恢复：订阅。{call}"
+    )
+
+
+def rate_limited(minutes: int) -> str:
+    """Refusal of a new complaint: too many from this sender within ``minutes``."""
+    return (
+        f"您{minutes}分钟内提交的投诉较多，请稍后再发送新的投诉。"
+        "如是补充已反映的问题，无需重复投诉，回复“查询”可查看进度。"
+    )
+
+
+def details_appended(number: str) -> str:
+    """A follow-up message added to the sender's recent ticket."""
+    return f"您补充的内容已加入受理编号 {number}，将一并办理。{query_hint(number)}"
+
+
+def media_only() -> str:
+    """Reply to a picture, voice or other message without text."""
+    return (
+        "抱歉，我们只能读取文字消息，无法查看图片或语音。"
+        "请用文字描述问题（发生了什么、在什么地方）。"
+    )

@@ -142,7 +142,11 @@ class Ticket(Base):
     """A complaint and its place in the workflow."""
 
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_status_department", "status", "department_id"),)
+    __table_args__ = (
+        Index("ix_tickets_status_department", "status", "department_id"),
+        # A sender's recent tickets: the follow-up window and the new-ticket limit.
+        Index("ix_tickets_contact_created", "contact_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # Issued from the database id (see storage.numbers); NULL only inside the

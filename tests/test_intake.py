@@ -19,7 +19,8 @@ from helpers import (
 from handlers import texts
 from handlers.context import Desk
 from handlers.desk_config import DeskConfig
-from handlers.intake import handle_register, process_pending
+from handlers.inbound import process_pending
+from handlers.intake import handle_register
 from handlers.messages import IncomingMessage, IntakeResult
 from handlers.notify import notify_resident
 from handlers.routing import CONDUCT_CATEGORY, Router

@@ -134,6 +134,21 @@ class DirectoryRepository:
         )
         return result.first() is not None
 
+    async def mark_opted_out(self, channel: str, address: str) -> bool:
+        """Flag the contact at this address as opted out; False if no contact has it.
+
+        Set when the provider refuses a message because the resident opted out
+        (SMS STOP); group chats and other non-citizen recipients have no contact row.
+        """
+        result = await self._session.execute(
+            update(Contact)
+            .where(Contact.channel == channel, Contact.address == address)
+            .values(opted_out=True)
+            .returning(Contact.id)
+            .execution_options(synchronize_session=False)
+        )
+        return result.first() is not None
+
     async def follow(self, ticket_id: int, contact_id: int) -> bool:
         """Add a follower to a ticket; False if they already follow it."""
         added = await insert_if_absent(

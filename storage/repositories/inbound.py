@@ -54,6 +54,10 @@ class InboundRepository:
         )
         return result.scalar_one_or_none()
 
+    async def get(self, inbound_id: int) -> InboundMessage | None:
+        """One stored message by id."""
+        return await self._session.get(InboundMessage, inbound_id)
+
     async def get_for_update(self, inbound_id: int) -> InboundMessage:
         """The row, locked until the transaction ends (PostgreSQL; SQLite's writers are serial)."""
         result = await self._session.execute(

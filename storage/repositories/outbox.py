@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -24,6 +24,22 @@ PENDING = "pending"
 SENDING = "sending"
 SENT = "sent"
 DEAD = "dead"
+
+# Provider delivery statuses in the order they can happen (Twilio's message
+# status values). A callback may only move a row to a higher rank: repeated
+# or late callbacks change nothing, and the final ones (rank 4) stay.
+DELIVERY_RANK = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+    "canceled": 4,
+    "read": 5,
+}
 
 
 class OutboxRepository:
@@ -201,3 +217,29 @@ class OutboxRepository:
             .execution_options(synchronize_session=False)
         )
         return result.scalar_one_or_none() is not None
+
+    async def record_delivery(
+        self, provider_message_id: str, status: str, error_code: str | None
+    ) -> bool:
+        """Move the row's delivery status forward; False if the callback changes nothing.
+
+        One conditional UPDATE, so two callbacks racing cannot move it backwards.
+        """
+        rank = DELIVERY_RANK.get(status)
+        if rank is None:
+            return False
+        current = case(DELIVERY_RANK, value=OutboxMessage.delivery_status, else_=-1)
+        result = await self._session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.provider_message_id == provider_message_id,
+                or_(OutboxMessage.delivery_status.is_(None), current < rank),
+            )
+            .values(
+                delivery_status=status,
+                delivery_error_code=error_code,
+                delivery_updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))

@@ -60,6 +60,15 @@ class TicketRepository:
         )
         return result.scalars().all()
 
+    async def of_contact_since(self, contact_id: int, since: datetime) -> Sequence[Ticket]:
+        """Tickets this contact opened since ``since``, newest first."""
+        result = await self._session.execute(
+            select(Ticket)
+            .where(Ticket.contact_id == contact_id, Ticket.created_at >= since)
+            .order_by(Ticket.id.desc())
+        )
+        return result.scalars().all()
+
     async def count_by_status(self) -> dict[str, int]:
         """How many tickets are in each status."""
         result = await self._session.execute(

@@ -1,4 +1,4 @@
-"""SMS channel: inline replies and provider delivery status
+"""SMS channel: inline replies, provider delivery status, a sender's recent tickets
 
 Revision ID: 0002
 Revises: 0001
@@ -42,10 +42,14 @@ def upgrade() -> None:
         ["provider_message_id"],
         unique=False,
     )
+    op.create_index(
+        "ix_tickets_contact_created", "tickets", ["contact_id", "created_at"], unique=False
+    )
 
 
 def downgrade() -> None:
     """Revert this revision."""
+    op.drop_index("ix_tickets_contact_created", table_name="tickets")
     op.drop_index(op.f("ix_outbox_messages_provider_message_id"), table_name="outbox_messages")
     with op.batch_alter_table("outbox_messages") as batch:
         batch.drop_column("delivery_updated_at")

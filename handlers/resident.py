@@ -1,0 +1,215 @@
+"""What a resident can do besides complaining: 查询, 评价, 退订/订阅, 帮助.
+
+Channel-neutral: the SMS and Telegram adapters parse the text with
+``handlers.resident_commands`` and call these with the sender's channel and
+address. Each returns the reply for the resident, in Chinese, within two UCS-2
+SMS segments; expected failures become polite answers, never exceptions.
+
+A resident is known only by the contact they write from, so a resident only
+ever learns about their own tickets (and those their complaints were merged
+into): anybody else's number gets the very answer a number that does not exist
+gets.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from handlers import texts
+from handlers.context import Desk
+from handlers.errors import DeskError, IllegalTransition, TicketNotFound
+from handlers.messages import Actor
+from handlers.queries import TicketView, ticket_view
+from handlers.resident_commands import (
+    Complaint,
+    Help,
+    ListOpen,
+    OptIn,
+    OptOut,
+    Query,
+    Rate,
+    ResidentCommand,
+    Unclear,
+)
+from handlers.ticket_actions import handle_rate
+from handlers.workflow import HANDLING, TRIAGE, Rating, Status
+from storage.models import Ticket
+from storage.unit_of_work import UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+# Waiting for a rating counts as open: it still asks something of the resident.
+OPEN_STATUSES = frozenset(status.value for status in (*TRIAGE, *HANDLING, Status.RESOLVED))
+LISTED = 3
+# A resident's tickets "since" the epoch are all of them.
+_EVER = datetime(1970, 1, 1, tzinfo=UTC)
+# Events after which an earlier interim reply no longer describes the work.
+_NEW_ROUND = frozenset({"assign", "transfer", "return", "reopen", "rate", "resolve"})
+# handle_rate queues its own confirmation (to the rater and the ticket's
+# followers); answering as well would send the resident the same thing twice.
+ANSWER_QUEUED = ""
+
+
+def _citizen(citizen_id: int) -> Actor:
+    return Actor(kind="citizen", label=f"citizen:{citizen_id}", citizen_id=citizen_id)
+
+
+async def handle_resident_command(
+    desk: Desk, channel: str, address: str, command: ResidentCommand
+) -> str | None:
+    """The reply to a parsed command; None for a complaint, which the caller registers."""
+    match command:
+        case Query(number):
+            return await query_ticket(desk, channel, address, number)
+        case ListOpen():
+            return await list_open_tickets(desk, channel, address)
+        case Rate(number, rating):
+            return await rate_ticket(desk, channel, address, number, rating)
+        case OptOut():
+            return await opt_out(desk, channel, address)
+        case OptIn():
+            return await opt_in(desk, channel, address)
+        case Help():
+            return help_text(desk.config.desk.phone)
+        case Unclear("query"):
+            return texts.ticket_number_unclear()
+        case Unclear():
+            return texts.rating_usage()
+        case Complaint():
+            return None
+
+
+async def query_ticket(desk: Desk, channel: str, address: str, number: str) -> str:
+    """The resident sees their ticket's status, department, deadline and latest public note."""
+    async with desk.database.reading() as uow:
+        contact = await uow.directory.contact(channel, address)
+    if contact is None:
+        return TicketNotFound(number).resident_message
+    try:
+        # ticket_view holds the one visibility rule (own tickets and followed ones).
+        view = await ticket_view(desk, number, _citizen(contact.citizen_id))
+    except TicketNotFound as exc:
+        return exc.resident_message
+    label, note = _public_note(view)
+    ticket = view.ticket
+    return texts.ticket_status(
+        ticket.number or number,
+        ticket.status,
+        department=view.department,
+        deadline=ticket.deadline_at,
+        note_label=label,
+        note=note,
+    )
+
+
+def _public_note(view: TicketView) -> tuple[str, str]:
+    """What the resident was last told in writing: the result, the reason or a reply."""
+    ticket = view.ticket
+    if ticket.status in (Status.RESOLVED, Status.CLOSED) and ticket.result_text:
+        return "办理结果", ticket.result_text
+    reason = reply = ""
+    for event in view.events:
+        if event.action in _NEW_ROUND:
+            reply = ""
+        if event.action == "reply" and isinstance(text := event.detail.get("text"), str):
+            reply = text
+        if event.action == "reject" and isinstance(text := event.detail.get("reason"), str):
+            reason = text
+    if ticket.status == Status.REJECTED and reason:
+        return "理由", reason
+    if ticket.status in HANDLING and reply:
+        return "最新答复", reply
+    return "", ""
+
+
+async def list_open_tickets(desk: Desk, channel: str, address: str) -> str:
+    """The resident sees their newest open tickets (number, status, deadline)."""
+    async with desk.database.reading() as uow:
+        contact = await uow.directory.contact(channel, address)
+        tickets = [] if contact is None else await _own_tickets(uow, contact.id, OPEN_STATUSES)
+    if not tickets:
+        return texts.no_open_tickets()
+    shown = [(t.number or "", t.status, t.deadline_at) for t in tickets[:LISTED]]
+    return texts.open_tickets(shown, len(tickets))
+
+
+async def _own_tickets(uow: UnitOfWork, contact_id: int, statuses: frozenset[str]) -> list[Ticket]:
+    """The tickets this contact registered that are in ``statuses``, newest first."""
+    # The contact's tickets are few (new tickets per sender are rate-limited),
+    # so they are read once and filtered here.
+    tickets = await uow.tickets.of_contact_since(contact_id, _EVER)
+    return [ticket for ticket in tickets if ticket.status in statuses]
+
+
+async def rate_ticket(
+    desk: Desk, channel: str, address: str, number: str | None, rating: Rating
+) -> str:
+    """回访: the resident rates a ticket; without a number, the latest one awaiting a rating.
+
+    On success the confirmation is already queued by ``handle_rate`` and the
+    answer is ``ANSWER_QUEUED`` (empty): the channel sends nothing more.
+    """
+    async with desk.database.transaction() as uow:
+        contact = await uow.directory.contact(channel, address)
+        if contact is None:
+            return texts.nothing_to_rate() if number is None else _not_found(number)
+        # They just wrote to us, so the confirmation can reach them again.
+        contact.unreachable = False
+        citizen_id = contact.citizen_id
+        if number is None:
+            pending = await _own_tickets(uow, contact.id, frozenset({Status.RESOLVED.value}))
+            if not pending:
+                return texts.nothing_to_rate()
+            # The latest rating prompt is the one a bare "1" answers.
+            number = max(pending, key=lambda t: (t.resolved_at or t.updated_at, t.id)).number
+            if number is None:  # pragma: no cover - committed tickets have numbers
+                return texts.nothing_to_rate()
+    try:
+        await handle_rate(desk, number, _citizen(citizen_id), rating)
+    except IllegalTransition as exc:
+        return texts.rating_not_pending(number, exc.status)
+    except DeskError as exc:
+        # TicketNotFound for anybody else's ticket (the same as a missing one),
+        # NotAuthorised, InvalidInput: each carries its resident message.
+        logger.info("rating of %s refused: %s", number, exc)
+        return exc.resident_message
+    return ANSWER_QUEUED
+
+
+def _not_found(number: str) -> str:
+    return TicketNotFound(number).resident_message
+
+
+async def opt_out(desk: Desk, channel: str, address: str) -> str:
+    """退订: rating prompts and broadcasts stop; their own tickets' progress still comes."""
+    await _set_opted_out(desk, channel, address, opted_out=True)
+    return texts.opted_out()
+
+
+async def opt_in(desk: Desk, channel: str, address: str) -> str:
+    """订阅: rating prompts and broadcasts come again."""
+    await _set_opted_out(desk, channel, address, opted_out=False)
+    return texts.opted_in()
+
+
+async def _set_opted_out(desk: Desk, channel: str, address: str, *, opted_out: bool) -> None:
+    """Record the choice (idempotent); only a change is audited."""
+    async with desk.database.transaction() as uow:
+        contact = await uow.directory.ensure_contact(channel, address)
+        # They wrote to us: reachable again (e.g. START after a carrier block).
+        contact.unreachable = False
+        if contact.opted_out == opted_out:
+            return
+        contact.opted_out = opted_out
+        uow.events.append(
+            ticket_id=None,
+            actor=f"citizen:{contact.citizen_id}",
+            action="opt_out" if opted_out else "opt_in",
+            detail={"channel": channel},
+        )
+
+
+def help_text(phone: str = "") -> str:
+    """The short help: how to complain, 查询, 评价, 退订/订阅 (and the desk's phone)."""
+    return texts.help_text(phone)
