@@ -18,11 +18,12 @@ from aiohttp.typedefs import Handler, Middleware
 
 from bot.channels.base import Sender
 from bot.channels.sms_webhook import SmsWebhook
+from bot.channels.twilio_sms import twilio_sender_from_settings
 from bot.intake_worker import IntakeWorker
 from bot.metrics import DeskMetrics
 from bot.outbox import DispatcherPolicy, OutboxDispatcher
 from bot.settings import Settings
-from bot.startup import load_classifier, open_database
+from bot.startup import StartupError, load_classifier, open_database
 from handlers.context import Desk
 from handlers.desk_config import DeskConfig
 from handlers.directory_sync import sync_directory
@@ -39,14 +40,32 @@ INTAKE = web.AppKey("intake", IntakeWorker)
 SMS = web.AppKey("sms", SmsWebhook)
 
 
-def build_senders(settings: Settings) -> Mapping[str, Sender]:
-    """The channel senders the settings enable (none until a channel is configured)."""
+def build_senders(settings: Settings) -> dict[str, Sender]:
+    """The channel senders the settings enable; call inside the running loop.
+
+    A half-configured channel stops the start (``StartupError`` naming the
+    setting), rather than running with messages that can never leave.
+    """
     senders: dict[str, Sender] = {}
     if settings.telegram_bot_token is None:
         logger.warning("TELEGRAM_BOT_TOKEN is not set: the Telegram channel is off")
-    if settings.twilio_auth_token is None:
-        logger.warning("TWILIO_AUTH_TOKEN is not set: the SMS channel is off (fail closed)")
+    try:
+        sms = twilio_sender_from_settings(settings)
+    except ValueError as exc:
+        raise StartupError(f"SMS channel: {exc}") from exc
+    if sms is None:
+        logger.warning("TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN not set: the SMS channel is off")
+    else:
+        senders[sms.channel] = sms
     return senders
+
+
+async def close_senders(senders: Mapping[str, Sender]) -> None:
+    """Close the senders that hold connections (their HTTP sessions)."""
+    for sender in senders.values():
+        close = getattr(sender, "close", None)
+        if close is not None:
+            await close()
 
 
 def create_app(settings: Settings, config: DeskConfig) -> web.Application:
@@ -77,9 +96,10 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
         try:
             classifier = await asyncio.to_thread(load_classifier, settings.classifier_model, config)
             await sync_directory(database, config)
+            senders = build_senders(settings)
             dispatcher = OutboxDispatcher(
                 database,
-                build_senders(settings),
+                senders,
                 DispatcherPolicy.from_settings(settings),
                 metrics=metrics,
             )
@@ -113,6 +133,7 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await close_senders(senders)
         finally:
             await database.dispose()
 

@@ -71,12 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(settings: Settings, debug: bool) -> None:
-    """Plain log lines on stderr; httpx kept at WARNING because it logs bot-token URLs."""
+    """Plain log lines on stderr.
+
+    httpx is kept at WARNING because it logs bot-token URLs; twilio because it
+    logs every request's URL and headers at INFO (the account SID, a resident's number).
+    """
     level = logging.DEBUG if debug else getattr(logging, settings.log_level.upper(), logging.INFO)
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio"):
+    for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio", "twilio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -124,6 +124,7 @@ class _Dead:
 
     error: str
     unreachable: bool = False
+    opted_out: bool = False
 
 
 _Outcome: TypeAlias = _Sent | _Retry | _Dead
@@ -245,11 +246,15 @@ class OutboxDispatcher:
                     f"{claim.last_error or 'none recorded, the worker stopped mid-send'}"
                 ),
             )
+        # A paced sender's wait for its rate is not a hung call: it bounds each
+        # provider call itself. (The rows of a batch wait their turn under their
+        # lease; one dispatcher never reclaims rows it is still sending.)
+        timeout = None if getattr(sender, "paced", False) else self._policy.send_timeout_seconds
         try:
-            async with asyncio.timeout(self._policy.send_timeout_seconds):
+            async with asyncio.timeout(timeout):
                 provider_message_id = await sender.send(message)
         except PermanentSendError as exc:
-            return _Dead(str(exc), unreachable=exc.unreachable)
+            return _Dead(str(exc), unreachable=exc.unreachable, opted_out=exc.opted_out)
         except TransientSendError as exc:
             return self._retry_or_give_up(claim, str(exc), exc.retry_after)
         except TimeoutError:
@@ -296,6 +301,10 @@ class OutboxDispatcher:
                     settled = await uow.outbox.mark_dead(message.outbox_id, attempt, outcome.error)
                     if settled and outcome.unreachable:
                         contact_found = await uow.directory.mark_unreachable(
+                            message.channel, message.recipient
+                        )
+                    if settled and outcome.opted_out:
+                        contact_found = await uow.directory.mark_opted_out(
                             message.channel, message.recipient
                         )
         except Exception:
@@ -352,11 +361,20 @@ class OutboxDispatcher:
                 claim.attempts,
                 outcome.error,
             )
-            if outcome.unreachable:
+            flags = [
+                name
+                for name, flagged in (
+                    ("unreachable", outcome.unreachable),
+                    ("opted out", outcome.opted_out),
+                )
+                if flagged
+            ]
+            if flags:
                 logger.warning(
-                    "outbox %d: recipient on %s marked unreachable%s",
+                    "outbox %d: recipient on %s marked %s%s",
                     message.outbox_id,
                     message.channel,
+                    " and ".join(flags),
                     "" if contact_found else " (no contact row: not a citizen address)",
                 )
 

@@ -31,7 +31,7 @@ async def handle_incoming(desk: Desk, message: IncomingMessage) -> IntakeResult:
 
 async def handle_stored(desk: Desk, inbound_id: int, message: IncomingMessage) -> IntakeResult:
     """Answer the stored message ``inbound_id``: run the command or register the complaint."""
-    command = parse_resident_message(message.text)
+    command = parse_resident_message(message.provider_keyword or message.text)
     if isinstance(command, Complaint):
         return await register_stored(desk, inbound_id, message)
     return await _answer_command(desk, inbound_id, message, command)
@@ -67,7 +67,7 @@ async def _answer_command(
     # stored, the command runs again at start-up: every command is idempotent
     # except a rating, whose second run is refused politely.
     reply = await handle_resident_command(desk, message.channel, message.sender, command) or ""
-    if message.provider_replied:
+    if message.provider_keyword is not None:
         # Twilio answered STOP/START/HELP itself; a second answer would be noise
         # (and after STOP, refused with error 21610).
         reply = ""

@@ -26,9 +26,10 @@ class IncomingMessage:
     reply_inline: bool = False
     # Photos or other attachments that came with it (the text may be empty).
     media_count: int = 0
-    # The provider answered this keyword itself (Twilio's STOP/START/HELP
-    # handling): apply it, but send nothing of our own.
-    provider_replied: bool = False
+    # A keyword the provider acted on and answered itself (Twilio's STOP,
+    # START, HELP, or its OptOutType for a custom word): the desk applies it
+    # and sends nothing of its own.
+    provider_keyword: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

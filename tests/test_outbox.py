@@ -265,6 +265,57 @@ async def test_unreachable_recipient_without_contact_row_is_still_dead_lettered(
     assert (row.status, row.last_error) == ("dead", "invalid number")
 
 
+async def test_opted_out_recipient_is_marked_and_dead_lettered_without_retry(
+    database: Database,
+    dispatcher: OutboxDispatcher,
+    sms: RecordingSender,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with database.transaction() as uow:
+        await uow.directory.ensure_contact("sms", RESIDENT)
+        await uow.directory.ensure_contact("sms", OTHER_RESIDENT)
+    message_id = await enqueue(database)
+    sms.fail_next(PermanentSendError("Twilio error 21610: recipient opted out", opted_out=True))
+
+    with caplog.at_level(logging.WARNING, logger="bot.outbox"):
+        assert await dispatcher.run_once() == 1
+
+    row = await load(database, message_id)
+    assert (row.status, row.attempts) == ("dead", 1)
+    assert row.last_error == "Twilio error 21610: recipient opted out"
+    async with database.reading() as uow:
+        contact = await uow.directory.contact("sms", RESIDENT)
+        other = await uow.directory.contact("sms", OTHER_RESIDENT)
+    assert contact is not None and other is not None
+    assert (contact.opted_out, contact.unreachable) == (True, False)
+    assert other.opted_out is False
+    assert f"outbox {message_id}: recipient on sms marked opted out" in caplog.text
+    assert "no contact row" not in caplog.text
+
+    # Dead at once: no retry, however long we wait.
+    clock.advance(timedelta(days=1))
+    assert await dispatcher.run_once() == 0
+    assert len(sms.calls) == 1
+
+
+async def test_opted_out_recipient_without_contact_row_is_still_dead_lettered(
+    database: Database,
+    dispatcher: OutboxDispatcher,
+    sms: RecordingSender,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    message_id = await enqueue(database, recipient="+8613700000003")
+    sms.fail_next(PermanentSendError("opted out", opted_out=True))
+
+    with caplog.at_level(logging.WARNING, logger="bot.outbox"):
+        assert await dispatcher.run_once() == 1
+
+    row = await load(database, message_id)
+    assert (row.status, row.last_error) == ("dead", "opted out")
+    assert "marked opted out (no contact row: not a citizen address)" in caplog.text
+
+
 async def test_gives_up_after_exactly_max_attempts(
     database: Database,
     dispatcher: OutboxDispatcher,

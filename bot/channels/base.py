@@ -44,15 +44,24 @@ class PermanentSendError(SendError):
     """Will never succeed (blocked bot, opted-out number, bad address): dead-letter it.
 
     ``unreachable`` marks the recipient's contact so nothing more is queued for it.
+    ``opted_out`` marks it opted out: the resident asked the provider to stop
+    (SMS STOP), and the provider refuses everything until they opt back in.
     """
 
-    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+    def __init__(self, message: str, *, unreachable: bool = False, opted_out: bool = False) -> None:
         super().__init__(message)
         self.unreachable = unreachable
+        self.opted_out = opted_out
 
 
 class Sender(Protocol):
-    """A channel's outbound half. ``channel`` is the name outbox rows use."""
+    """A channel's outbound half. ``channel`` is the name outbox rows use.
+
+    A sender that paces itself (waits for its channel's rate before calling
+    the provider) bounds each provider call with its own timeout and sets
+    ``paced = True``: the dispatcher then does not time the whole ``send``,
+    whose pacing wait grows with the queue (see ``bot.outbox``).
+    """
 
     channel: str
 

@@ -32,6 +32,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.intake_worker import IntakeWorker
 from handlers.messages import IncomingMessage
+from handlers.resident_commands import TWILIO_KEYWORDS
 from storage.group_commit import InboundBatchWriter, InboundRecord
 from storage.unit_of_work import Database
 
@@ -41,14 +42,6 @@ CHANNEL = "sms"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 # Message SIDs: SM (SMS) or MM (MMS) and 32 hex digits.
 _MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")
-# Twilio's own opt-out, opt-in and help keywords: with its default opt-out
-# handling Twilio answers them itself, so the desk records them and stays quiet.
-CARRIER_KEYWORDS = frozenset(
-    {
-        "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT",
-        "START", "YES", "UNSTOP", "HELP", "INFO",
-    }
-)  # fmt: skip
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
@@ -107,8 +100,7 @@ class SmsWebhook:
             text=body,
             raw=_payload(form),
             media_count=_int(form.get("NumMedia", "0")),
-            provider_replied=bool(form.get("OptOutType"))
-            or body.strip().upper() in CARRIER_KEYWORDS,
+            provider_keyword=form.get("OptOutType") or _carrier_keyword(body),
         )
         writer, worker, database = self._parts()
         recorded = await writer.record(InboundRecord(CHANNEL, sid, sender, body, message.raw))
@@ -169,6 +161,12 @@ def _text_fields(post: MultiDictProxy[Any]) -> MultiDictProxy[str]:
 def _payload(form: MultiDictProxy[str]) -> dict[str, Any]:
     """The fields kept with the message (one value per name; Twilio sends one)."""
     return {key: form.get(key) for key in form}
+
+
+def _carrier_keyword(body: str) -> str | None:
+    """The body, if it is one of the keywords Twilio acts on and answers itself."""
+    word = body.strip().rstrip(".!。！").lower()
+    return word if word in TWILIO_KEYWORDS else None
 
 
 def _int(text: str) -> int:
