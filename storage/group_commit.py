@@ -133,7 +133,7 @@ class InboundBatchWriter:
         table = InboundMessage.__table__
         assert isinstance(table, Table)
         now = utcnow()
-        async with self._database.transaction() as uow:
+        async with self._database.transaction(urgent=True) as uow:
             dialect = uow.session.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
             statement = (

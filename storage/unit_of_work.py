@@ -18,6 +18,7 @@ from storage.repositories.examples import ExampleRepository
 from storage.repositories.inbound import InboundRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.tickets import TicketRepository
+from storage.write_gate import WriteGate
 
 
 class UnitOfWork:
@@ -38,6 +39,9 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time: the process's writers take turns
+        # here instead of in SQLite's busy handler (see storage.write_gate).
+        self._gate = WriteGate() if engine.dialect.name == "sqlite" else None
         self._writer = async_sessionmaker(engine, expire_on_commit=False)
         self._reader = async_sessionmaker(
             engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"}),
@@ -45,10 +49,22 @@ class Database:
         )
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[UnitOfWork]:
-        """A write transaction: committed when the block ends, rolled back on error."""
-        async with self._writer() as session, session.begin():
-            yield UnitOfWork(session)
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[UnitOfWork]:
+        """A write transaction: committed when the block ends, rolled back on error.
+
+        ``urgent`` writers (storing what a provider waits to hear is stored)
+        go ahead of the others when the database takes one writer at a time.
+        """
+        if self._gate is None:
+            async with self._writer() as session, session.begin():
+                yield UnitOfWork(session)
+            return
+        await self._gate.acquire(urgent=urgent)
+        try:
+            async with self._writer() as session, session.begin():
+                yield UnitOfWork(session)
+        finally:
+            self._gate.release()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[UnitOfWork]:
