@@ -5,7 +5,8 @@ from the project root. Each stratified fold (shuffled, seed 0, the folds of
 ``../shared/tools/baseline_cv.py``) trains
 
 - ours: ``nlp.trained.train`` on title+text of every training row plus, as
-  extra short examples, the titles of the rows that have one;
+  extra short examples, the titles of the rows that have one
+  (``nlp.trained.with_titles``);
 - the baseline: TF-IDF of jieba words 1-2 and characters 1-4 with a
   LinearSVC, on the title three times and the text (``baseline_cv.py``);
 
@@ -36,7 +37,7 @@ from sklearn.svm import LinearSVC
 
 from nlp import segment
 from nlp.normalise import normalise
-from nlp.trained import TrainOptions, train
+from nlp.trained import TrainOptions, train, with_titles
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "corpus" / "complaints_train.csv"
@@ -60,9 +61,10 @@ def joined(row: dict[str, str]) -> str:
 
 def ours(rows: Sequence[dict[str, str]], options: dict[str, Any]) -> Predict:
     """Train the engine; a function predicting the best label of raw texts."""
-    texts = [joined(r) for r in rows] + [r["title"] for r in rows if r["title"]]
-    labels = [r["label"] for r in rows] + [r["label"] for r in rows if r["title"]]
-    model = train(texts, labels, **options)
+    texts, labels, weights = with_titles(
+        [joined(r) for r in rows], [r["title"] for r in rows], [r["label"] for r in rows]
+    )
+    model = train(texts, labels, weights, **options)
 
     def predict(batch: Sequence[str]) -> list[str]:
         return [(model.classify(normalise(t)) or [None])[0].category for t in batch]  # type: ignore[union-attr]

@@ -88,7 +88,7 @@ def train_command(
     history: Sequence[tuple[str, str]] = (),
 ) -> int:
     """Train on ``data`` and/or the desk's history, write the model to ``out``, say what it used."""
-    from nlp.trained import TrainingError, save_model, train
+    from nlp.trained import TITLE_WEIGHT, TrainingError, save_model, train, with_titles
 
     from_file = read_examples(data) if data is not None else Examples((), (), ())
     examples = Examples(
@@ -107,13 +107,12 @@ def train_command(
     if len(set(examples.labels)) < 2:
         found = f"only the label {examples.labels[0]!r}" if examples.labels else "no examples"
         raise StartupError(f"{source}: {found}: a classifier needs examples of two or more labels")
-    titles = [(t, label) for t, label in zip(examples.titles, examples.labels, strict=True) if t]
-    texts = examples.joined() + [t for t, _ in titles]
-    labels = list(examples.labels) + [label for _, label in titles]
+    texts, labels, weights = with_titles(examples.joined(), examples.titles, examples.labels)
+    titles = len(texts) - len(examples.texts)
     load_nlp(config)
     started = time.perf_counter()
     try:
-        model = train(texts, labels)
+        model = train(texts, labels, weights)
     except TrainingError as exc:
         raise StartupError(f"{source}: {exc}") from exc
     try:
@@ -126,7 +125,7 @@ def train_command(
     for label, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         say(f"  {_pad(label, width)}  {count:6d}")
     if titles:
-        say(f"plus {len(titles)} titles as short examples")
+        say(f"plus {titles} titles as short examples (weight {TITLE_WEIGHT:g})")
     unknown = sorted(set(counts) - set(config.category_by_code))
     if unknown:
         say(f"note: labels that are not categories of the desk config: {', '.join(unknown)}")

@@ -46,11 +46,16 @@ __all__ = [
     "load_model",
     "save_model",
     "train",
+    "with_titles",
 ]
 
 FORMAT = "complaint-desk/trained-classifier"
 FORMAT_VERSION = 1
 MAX_EVIDENCE = 5
+# A title taught as an example of its own counts half: it repeats its text's
+# label, and at full weight it pulls long texts toward title-like wording
+# (5-fold CV, titles alone: 0.868 at 0.5 against 0.863 at 1).
+TITLE_WEIGHT = 0.5
 # Evidence is worked out for the best few labels only: the ones routing shows.
 EXPLAINED_LABELS = 3
 # Character n-grams are code points packed 21 bits apiece into one int64: three fit.
@@ -85,6 +90,9 @@ class TrainOptions:
     short_text_chars: int = 60
     short_text_nb_weight: float = 0.5
     calibration_folds: int = 3
+    # The word block's share of the features: characters carry more of the
+    # signal (5-fold CV: macro-F1 +0.005, titles alone +0.009 at 0.5).
+    word_weight: float = 0.5
     # jieba without its HMM for unknown words: half the segmentation cost, and
     # the character n-grams see those words anyway (5-fold CV: macro-F1 within 0.001).
     word_hmm: bool = False
@@ -198,12 +206,35 @@ class TrainedClassifier:
         ]
 
 
-def train(texts: Sequence[str], labels: Sequence[str], **options: Any) -> TrainedClassifier:
+def with_titles(
+    texts: Sequence[str], titles: Sequence[str], labels: Sequence[str]
+) -> tuple[list[str], list[str], list[float]]:
+    """Training examples: each text (title and text joined), plus each title alone.
+
+    Titles are about the length of an SMS complaint, so the model learns what
+    short texts look like too; they count ``TITLE_WEIGHT`` each. Returns
+    texts, labels and weights for ``train``.
+    """
+    titled = [(t, label) for t, label in zip(titles, labels, strict=True) if t]
+    return (
+        [*texts, *(t for t, _ in titled)],
+        [*labels, *(label for _, label in titled)],
+        [1.0] * len(texts) + [TITLE_WEIGHT] * len(titled),
+    )
+
+
+def train(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    weights: Sequence[float] | None = None,
+    **options: Any,
+) -> TrainedClassifier:
     """Learn a classifier from examples (any source: a CSV, the ticket history).
 
-    ``texts`` are complaint texts (normalised here); ``options`` are the
-    fields of ``TrainOptions``. Slow (seconds per thousand texts): jieba
-    segments every text and four models are fitted for calibration.
+    ``texts`` are complaint texts (normalised here); ``weights`` how much each
+    example counts (default 1); ``options`` are the fields of ``TrainOptions``.
+    Slow (seconds per thousand texts): jieba segments every text and four
+    models are fitted for calibration.
     """
     # scikit-learn is imported only to train: serving a model never needs it.
     from scipy import sparse
@@ -216,6 +247,8 @@ def train(texts: Sequence[str], labels: Sequence[str], **options: Any) -> Traine
     settings = TrainOptions(**options)
     if not 1 <= settings.char_ngram_max <= MAX_CHAR_NGRAM:
         raise TrainingError(f"char_ngram_max must be 1 to {MAX_CHAR_NGRAM}")
+    if not settings.word_weight > 0:
+        raise TrainingError("word_weight must be positive")
     if not 0 <= settings.short_text_nb_weight <= 1:
         raise TrainingError("short_text_nb_weight must be between 0 and 1")
     started = time.perf_counter()
@@ -246,7 +279,10 @@ def train(texts: Sequence[str], labels: Sequence[str], **options: Any) -> Traine
         char_matrix = char_vectorizer.fit_transform(char_docs)
     except ValueError as exc:  # an empty vocabulary: nothing but punctuation
         raise TrainingError(f"the texts have no usable words: {exc}") from exc
-    matrix = sparse.hstack([word_matrix, char_matrix]).tocsr()
+    matrix = sparse.hstack([settings.word_weight * word_matrix, char_matrix]).tocsr()
+    if weights is not None and len(weights) != len(texts):
+        raise TrainingError(f"{len(texts)} texts but {len(weights)} weights")
+    sample_weight = None if weights is None else np.asarray(weights, dtype=np.float64)
 
     def splitter() -> StratifiedKFold:
         return StratifiedKFold(folds, shuffle=True, random_state=0)
@@ -256,10 +292,10 @@ def train(texts: Sequence[str], labels: Sequence[str], **options: Any) -> Traine
         method="temperature",
         cv=splitter(),
         ensemble=False,
-    ).fit(matrix, y)
+    ).fit(matrix, y, sample_weight=sample_weight)
     bayes = CalibratedClassifierCV(
         ComplementNB(alpha=settings.nb_alpha), method="temperature", cv=splitter(), ensemble=False
-    ).fit(word_matrix, y)
+    ).fit(word_matrix, y, sample_weight=sample_weight)
     svm_fit, bayes_fit = svm.calibrated_classifiers_[0], bayes.calibrated_classifiers_[0]
     coef = np.asarray(svm_fit.estimator.coef_, dtype=np.float64).T
     intercept = np.asarray(svm_fit.estimator.intercept_, dtype=np.float64).reshape(-1)
@@ -274,6 +310,8 @@ def train(texts: Sequence[str], labels: Sequence[str], **options: Any) -> Traine
     n_words = len(word_vectorizer.vocabulary_)
     order = np.concatenate([np.arange(n_words), n_words + columns]).astype(np.intp)
     coef = coef[order]
+    # Prediction weighs raw TF-IDF: the word block's scaling moves into its coefficients.
+    coef[:n_words] *= settings.word_weight
     idf = np.concatenate([[0.0], word_vectorizer.idf_, char_vectorizer.idf_[columns]])
     arrays = _Arrays(
         labels=tuple(str(label) for label in svm.classes_),

@@ -28,12 +28,14 @@ from nlp.model_file import read_arrays, write_arrays
 from nlp.normalise import normalise
 from nlp.trained import (
     MAX_EVIDENCE,
+    TITLE_WEIGHT,
     ModelFileError,
     TrainedClassifier,
     TrainingError,
     load_model,
     save_model,
     train,
+    with_titles,
 )
 
 PHRASES = {
@@ -135,6 +137,30 @@ def test_training_needs_two_labels_and_matching_lengths() -> None:
         train(["化工厂排放废气", "公交车太少"], ["环境保护"])
     with pytest.raises(TrainingError, match="single example"):
         train(["化工厂排放废气", "砖厂粉尘", "公交车太少"], ["环境保护", "环境保护", "交通运输"])
+    with pytest.raises(TrainingError, match="4 texts but 3 weights"):
+        train(["化工厂排放废气", "砖厂粉尘", "公交车太少", "地铁太挤"], list("aabb"), [1, 1, 1])
+    with pytest.raises(TrainingError, match="word_weight must be positive"):
+        train(["化工厂排放废气", "砖厂粉尘", "公交车太少", "地铁太挤"], list("aabb"), word_weight=0)
+
+
+def test_titles_become_half_weight_short_examples() -> None:
+    texts, labels, weights = with_titles(
+        ["路灯坏了。小区路灯坏了三天", "公交太少"], ["路灯坏了", ""], ["城乡建设", "交通运输"]
+    )
+    assert texts == ["路灯坏了。小区路灯坏了三天", "公交太少", "路灯坏了"]
+    assert labels == ["城乡建设", "交通运输", "城乡建设"]
+    assert weights == [1.0, 1.0, TITLE_WEIGHT]
+
+
+def test_example_weights_change_what_is_learned() -> None:
+    # Two contradicting examples of the same text: the heavier one wins.
+    texts = ["噪音扰民影响休息", "噪音扰民影响休息", "公交车太少", "砖厂粉尘污染"]
+    labels = ["环境保护", "交通运输", "交通运输", "环境保护"]
+    for heavy, expected in ((0, "环境保护"), (1, "交通运输")):
+        weights = [0.1, 0.1, 1.0, 1.0]
+        weights[heavy] = 10.0
+        model = train(texts, labels, weights, calibration_folds=2)
+        assert model.classify("噪音扰民影响休息")[0].category == expected
 
 
 # --- model files that must be refused -------------------------------------------------------
