@@ -114,6 +114,8 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
                 handle_stored,
                 inline_backlog=settings.sms_inline_backlog,
                 reply_wait_seconds=settings.sms_reply_wait_seconds,
+                # Under a flood, a ticket at least every second; between floods, at once.
+                yield_to_intake=lambda: writer.wait_idle(at_most_seconds=1.0),
             )
             app[INTAKE] = intake
             intake.start()

@@ -77,6 +77,9 @@ class InboundBatchWriter:
         self._queue: asyncio.Queue[tuple[InboundRecord, asyncio.Future[Recorded]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        # Set while nothing is queued or being written (see ``wait_idle``).
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.batches = 0  # commits made, for figures and tests
 
     async def record(self, message: InboundRecord) -> Recorded:
@@ -90,8 +93,23 @@ class InboundBatchWriter:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="inbound-batch-writer")
         future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
+        self._idle.clear()
         self._queue.put_nowait((message, future))
         return await future
+
+    async def wait_idle(self, at_most_seconds: float) -> bool:
+        """Wait until nothing is queued or being written (bounded); True if idle.
+
+        Lower-priority writers call this first, so that a burst of webhooks
+        is stored (and answered) before other work takes the database.
+        """
+        if self._idle.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._idle.wait(), at_most_seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def close(self) -> None:
         """Write what is queued, then stop; later ``record`` calls are refused."""
@@ -123,6 +141,8 @@ class InboundBatchWriter:
             finally:
                 for _ in batch:
                     self._queue.task_done()
+                if self._queue.empty():
+                    self._idle.set()
 
     async def _write(self, batch: Sequence[InboundRecord]) -> list[Recorded]:
         """One transaction for the batch; a result per message, in order."""

@@ -88,3 +88,27 @@ async def test_closed_writer_refuses_new_messages(database: Database) -> None:
     await writer.close()
     with pytest.raises(WriterClosedError):
         await writer.record(message(2))
+
+
+async def test_wait_idle_waits_for_queued_writes_within_its_bound(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = InboundBatchWriter(database)
+    assert await writer.wait_idle(at_most_seconds=0)
+    release = asyncio.Event()
+    real_write = writer._write
+
+    async def slow(batch: list[InboundRecord]) -> object:
+        await release.wait()
+        return await real_write(batch)
+
+    monkeypatch.setattr(writer, "_write", slow)
+    pending = asyncio.create_task(writer.record(message(1)))
+    await asyncio.sleep(0)
+    # A batch is being written: not idle, and the bound is kept.
+    assert not await writer.wait_idle(at_most_seconds=0)
+    idle = asyncio.create_task(writer.wait_idle(at_most_seconds=30))
+    release.set()
+    assert await idle
+    assert (await pending).new
+    await writer.close()

@@ -108,3 +108,23 @@ async def test_a_failure_answers_nothing_and_the_worker_goes_on() -> None:
     assert await intake.submit_and_wait(2, message(2)) == "reply 2"
     await intake.stop()
     assert (intake.processed, intake.failed) == (1, 1)
+
+
+async def test_only_messages_nobody_waits_for_yield_to_intake() -> None:
+    process = FakeProcess()
+    yielded: list[int] = []
+
+    async def yield_to_intake() -> None:
+        yielded.append(len(process.calls))
+
+    intake = IntakeWorker(
+        cast(Desk, None),
+        process,  # type: ignore[arg-type]
+        yield_to_intake=yield_to_intake,
+    )
+    intake.start()
+    assert await intake.submit_and_wait(1, message(1)) == "reply 1"
+    intake.submit(2, message(2))
+    await intake.stop()
+    # The webhook waiting for message 1 was served at once; message 2 yielded first.
+    assert yielded == [1]
