@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -116,6 +117,8 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
                 reply_wait_seconds=settings.sms_reply_wait_seconds,
                 # Under a flood, a ticket at least every second; between floods, at once.
                 yield_to_intake=lambda: writer.wait_idle(at_most_seconds=1.0),
+                # Older than a minute: not a message still on its way to the queue.
+                sweep=lambda: process_pending(desk, older_than=timedelta(minutes=1)),
             )
             app[INTAKE] = intake
             intake.start()

@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 Process = Callable[[Desk, int, IncomingMessage], Awaitable[IntakeResult]]
 # Waits (boundedly) until the webhooks' writes are done: processing yields to intake.
 YieldToIntake = Callable[[], Awaitable[object]]
+# Processes stored messages that were never answered (a failure, a lost hand-over).
+Sweep = Callable[[], Awaitable[int]]
 
 
 class _Offer(Enum):
@@ -64,6 +66,8 @@ class IntakeWorker:
         inline_backlog: int = 4,
         reply_wait_seconds: float = 5.0,
         yield_to_intake: YieldToIntake | None = None,
+        sweep: Sweep | None = None,
+        sweep_seconds: float = 60.0,
     ) -> None:
         self._desk = desk
         self._process = process
@@ -71,6 +75,10 @@ class IntakeWorker:
         self._inline_backlog = inline_backlog
         self._reply_wait = reply_wait_seconds
         self._yield_to_intake = yield_to_intake
+        if sweep_seconds <= 0:
+            raise ValueError("sweep_seconds must be positive")
+        self._sweep = sweep
+        self._sweep_seconds = sweep_seconds
         self._task: asyncio.Task[None] | None = None
         self.processed = 0
         self.failed = 0
@@ -122,11 +130,25 @@ class IntakeWorker:
 
     async def _run(self) -> None:
         while True:
-            item = await self._queue.get()
+            try:
+                item = await asyncio.wait_for(self._queue.get(), self._sweep_seconds)
+            except TimeoutError:
+                # Idle: a message whose processing failed is still stored and
+                # unanswered; take it up again now rather than at the next start.
+                await self._sweep_stranded()
+                continue
             try:
                 await self._handle(item)
             finally:
                 self._queue.task_done()
+
+    async def _sweep_stranded(self) -> None:
+        if self._sweep is None:
+            return
+        try:
+            await self._sweep()
+        except Exception:
+            logger.exception("sweeping unanswered inbound messages failed; trying again later")
 
     async def _handle(self, item: _Item) -> None:
         if item.offer is None and self._yield_to_intake is not None:

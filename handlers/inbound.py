@@ -11,12 +11,14 @@ so a provider's retry is answered the same way and never answered twice.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from handlers.context import Desk
 from handlers.intake import register_stored, store_message
 from handlers.messages import IncomingMessage, IntakeResult
 from handlers.resident import handle_resident_command
 from handlers.resident_commands import Complaint, ResidentCommand, parse_resident_message
+from storage.models import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +39,17 @@ async def handle_stored(desk: Desk, inbound_id: int, message: IncomingMessage) -
     return await _answer_command(desk, inbound_id, message, command)
 
 
-async def process_pending(desk: Desk) -> int:
-    """Answer every stored message whose processing was interrupted; how many."""
+async def process_pending(desk: Desk, *, older_than: timedelta | None = None) -> int:
+    """Answer every stored message whose processing was interrupted; how many.
+
+    ``older_than`` leaves alone messages received more recently (still on
+    their way to a worker): for the periodic sweep while the desk runs.
+    """
+    before = utcnow() - older_than if older_than is not None else None
     async with desk.database.reading() as uow:
         pending = [
             (row.id, IncomingMessage(row.channel, row.external_id, row.sender, row.text))
-            for row in await uow.inbound.unprocessed()
+            for row in await uow.inbound.unprocessed(received_before=before)
         ]
     for inbound_id, message in pending:
         # The request that brought it is long gone (reply_inline is False):

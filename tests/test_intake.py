@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from helpers import (
@@ -388,3 +389,11 @@ async def test_unreachable_resident_who_writes_again_gets_the_card(desk: Desk) -
     assert second.ticket_number is not None
     cards = [r for r in await outbox_rows(desk, second.ticket_number) if r.purpose == "card"]
     assert [r.recipient for r in cards] == [RESIDENT]
+
+
+async def test_the_sweep_leaves_messages_still_on_their_way(desk: Desk) -> None:
+    await store_only(desk, sms("小区电梯坏了三天，物业不管"))
+    # Just stored: a webhook may be about to hand it to the worker.
+    assert await process_pending(desk, older_than=timedelta(minutes=1)) == 0
+    assert await process_pending(desk, older_than=timedelta(0)) == 1
+    assert (await totals(desk.database))[:2] == (1, 1)

@@ -128,3 +128,32 @@ async def test_only_messages_nobody_waits_for_yield_to_intake() -> None:
     await intake.stop()
     # The webhook waiting for message 1 was served at once; message 2 yielded first.
     assert yielded == [1]
+
+
+async def test_an_idle_worker_sweeps_up_unanswered_messages() -> None:
+    process = FakeProcess()
+    swept = asyncio.Event()
+
+    async def sweep() -> int:
+        swept.set()
+        return 0
+
+    intake = IntakeWorker(
+        cast(Desk, None),
+        process,  # type: ignore[arg-type]
+        sweep=sweep,
+        sweep_seconds=0.01,
+    )
+    intake.start()
+    await asyncio.wait_for(swept.wait(), 5)
+    # A failing sweep does not end the worker.
+    swept.clear()
+
+    async def broken() -> int:
+        swept.set()
+        raise ConnectionError("database went away")
+
+    intake._sweep = broken
+    await asyncio.wait_for(swept.wait(), 5)
+    assert await intake.submit_and_wait(1, message(1)) == "reply 1"
+    await intake.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -68,14 +69,14 @@ class InboundRepository:
         )
         return result.scalar_one()
 
-    async def unprocessed(self, limit: int = 1000) -> Sequence[InboundMessage]:
+    async def unprocessed(
+        self, limit: int = 1000, received_before: datetime | None = None
+    ) -> Sequence[InboundMessage]:
         """Stored messages that were never answered (processing was interrupted)."""
-        result = await self._session.execute(
-            select(InboundMessage)
-            .where(InboundMessage.reply_text.is_(None))
-            .order_by(InboundMessage.id)
-            .limit(limit)
-        )
+        statement = select(InboundMessage).where(InboundMessage.reply_text.is_(None))
+        if received_before is not None:
+            statement = statement.where(InboundMessage.received_at < received_before)
+        result = await self._session.execute(statement.order_by(InboundMessage.id).limit(limit))
         return result.scalars().all()
 
     async def count(self) -> int:
