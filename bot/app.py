@@ -16,9 +16,13 @@ from datetime import timedelta
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from telegram.error import TelegramError
+from telegram.request import BaseRequest
 
 from bot.channels.base import Sender
 from bot.channels.sms_webhook import SmsWebhook
+from bot.channels.telegram_bot import UPDATE_CHANNEL, WEBHOOK_PATH, TelegramRunning
+from bot.channels.telegram_sender import bot_api_base_url, telegram_sender_from_settings
 from bot.channels.twilio_sms import twilio_sender_from_settings
 from bot.intake_worker import IntakeWorker
 from bot.metrics import DeskMetrics
@@ -28,7 +32,8 @@ from bot.startup import StartupError, load_classifier, open_database
 from handlers.context import Desk
 from handlers.desk_config import DeskConfig
 from handlers.directory_sync import sync_directory
-from handlers.inbound import handle_stored, process_pending
+from handlers.inbound import ProcessStored, handle_stored, process_pending
+from handlers.messages import IncomingMessage, IntakeResult
 from handlers.nlp_setup import load_nlp
 from storage.group_commit import InboundBatchWriter
 
@@ -39,17 +44,26 @@ METRICS = web.AppKey("metrics", DeskMetrics)
 DISPATCHER = web.AppKey("dispatcher", OutboxDispatcher)
 INTAKE = web.AppKey("intake", IntakeWorker)
 SMS = web.AppKey("sms", SmsWebhook)
+TELEGRAM = web.AppKey("telegram", TelegramRunning)
 
 
-def build_senders(settings: Settings) -> dict[str, Sender]:
+def build_senders(
+    settings: Settings, *, telegram_request: BaseRequest | None = None
+) -> dict[str, Sender]:
     """The channel senders the settings enable; call inside the running loop.
 
     A half-configured channel stops the start (``StartupError`` naming the
     setting), rather than running with messages that can never leave.
     """
     senders: dict[str, Sender] = {}
-    if settings.telegram_bot_token is None:
+    try:
+        telegram = telegram_sender_from_settings(settings, request=telegram_request)
+    except ValueError as exc:
+        raise StartupError(f"Telegram channel: {exc}") from exc
+    if telegram is None:
         logger.warning("TELEGRAM_BOT_TOKEN is not set: the Telegram channel is off")
+    else:
+        senders[telegram.channel] = telegram
     try:
         sms = twilio_sender_from_settings(settings)
     except ValueError as exc:
@@ -69,8 +83,19 @@ async def close_senders(senders: Mapping[str, Sender]) -> None:
             await close()
 
 
-def create_app(settings: Settings, config: DeskConfig) -> web.Application:
-    """The desk's web application, ready for an ``AppRunner``."""
+def create_app(
+    settings: Settings,
+    config: DeskConfig,
+    *,
+    telegram_request: BaseRequest | None = None,
+    telegram_polling: bool = True,
+) -> web.Application:
+    """The desk's web application, ready for an ``AppRunner``.
+
+    ``telegram_request`` replaces python-telegram-bot's HTTP layer (tests
+    pass a fake Bot API); ``telegram_polling=False`` keeps a desk without a
+    webhook URL from polling (tests feed updates themselves).
+    """
     metrics = DeskMetrics()
     app = web.Application(client_max_size=256 * 1024, middlewares=[count_requests(metrics)])
     app[METRICS] = metrics
@@ -97,7 +122,7 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
         try:
             classifier = await asyncio.to_thread(load_classifier, settings.classifier_model, config)
             await sync_directory(database, config)
-            senders = build_senders(settings)
+            senders = build_senders(settings, telegram_request=telegram_request)
             dispatcher = OutboxDispatcher(
                 database,
                 senders,
@@ -107,22 +132,30 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
             app[DISPATCHER] = dispatcher
             desk = Desk.build(database, config, classifier, on_outbox=dispatcher.wake)
             app[DESK] = desk
+            telegram = await _start_telegram(settings, desk, telegram_request, telegram_polling)
+            if telegram is not None:
+                app[TELEGRAM] = telegram
+            process = _processor(telegram)
             # Messages stored but not processed when a previous process died.
-            await process_pending(desk)
+            await process_pending(desk, process=process)
             writer = InboundBatchWriter(database)
             intake = IntakeWorker(
                 desk,
-                handle_stored,
+                process,
                 inline_backlog=settings.sms_inline_backlog,
                 reply_wait_seconds=settings.sms_reply_wait_seconds,
                 # Under a flood, a ticket at least every second; between floods, at once.
                 yield_to_intake=lambda: writer.wait_idle(at_most_seconds=1.0),
                 # Older than a minute: not a message still on its way to the queue.
-                sweep=lambda: process_pending(desk, older_than=timedelta(minutes=1)),
+                sweep=lambda: process_pending(
+                    desk, older_than=timedelta(minutes=1), process=process
+                ),
             )
             app[INTAKE] = intake
             intake.start()
             sms.bind(writer, intake, database)
+            if telegram is not None:
+                telegram.front.bind(writer, intake)
             stop = asyncio.Event()
             task = (
                 asyncio.create_task(dispatcher.run(stop), name="outbox-dispatcher")
@@ -131,6 +164,8 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
             )
             yield
             # No request is in flight any more: store what is queued, answer it.
+            if telegram is not None:
+                await telegram.stop()  # no more polled updates
             await writer.close()
             await intake.stop()
             stop.set()
@@ -143,9 +178,55 @@ def create_app(settings: Settings, config: DeskConfig) -> web.Application:
             await database.dispose()
 
     app.cleanup_ctx.append(resources)
+    app.router.add_post(WEBHOOK_PATH, telegram_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     return app
+
+
+async def _start_telegram(
+    settings: Settings, desk: Desk, request: BaseRequest | None, polling: bool
+) -> TelegramRunning | None:
+    """The Telegram channel's inbound half, when a bot token is configured."""
+    token = settings.telegram_bot_token
+    if token is None:
+        return None
+    webhook = settings.telegram_webhook_url
+    base = settings.telegram_api_base_url
+    try:
+        return await TelegramRunning.start(
+            desk,
+            token.get_secret_value(),
+            webhook_url=str(webhook) if webhook is not None else None,
+            base_url=bot_api_base_url(str(base)) if base is not None else None,
+            request=request,
+            poll=polling,
+        )
+    except TelegramError as exc:
+        raise StartupError(f"Telegram: {exc} (check TELEGRAM_BOT_TOKEN)") from exc
+
+
+def _processor(telegram: TelegramRunning | None) -> ProcessStored:
+    """How the intake worker handles a stored message: by the channel that stored it."""
+
+    async def process(desk: Desk, inbound_id: int, message: IncomingMessage) -> IntakeResult:
+        if message.channel == UPDATE_CHANNEL:
+            if telegram is None:
+                # Kept, unhandled, for when the bot token is configured again.
+                logger.warning("a stored Telegram update waits: the Telegram channel is off")
+                return IntakeResult(reply="", ticket_number=None, duplicate=True)
+            return await telegram.front.process_stored(desk, inbound_id, message)
+        return await handle_stored(desk, inbound_id, message)
+
+    return process
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    """Telegram's webhook; 404 while the channel is off."""
+    telegram = request.app.get(TELEGRAM)
+    if telegram is None:
+        raise web.HTTPNotFound(text="the Telegram channel is off (no TELEGRAM_BOT_TOKEN)")
+    return await telegram.front.webhook(request)
 
 
 def count_requests(metrics: DeskMetrics) -> Middleware:

@@ -93,6 +93,10 @@ class IntakeWorker:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="intake-worker")
 
+    async def drained(self) -> None:
+        """Return once every queued message has been processed."""
+        await self._queue.join()
+
     async def stop(self) -> None:
         """Finish the queue, then stop. Anything left is processed at the next start."""
         if self._task is None:

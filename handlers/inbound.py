@@ -11,6 +11,7 @@ so a provider's retry is answered the same way and never answered twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from handlers.context import Desk
@@ -21,6 +22,8 @@ from handlers.resident_commands import Complaint, ResidentCommand, parse_residen
 from storage.models import utcnow
 
 logger = logging.getLogger(__name__)
+
+ProcessStored = Callable[[Desk, int, IncomingMessage], Awaitable[IntakeResult]]
 
 
 async def handle_incoming(desk: Desk, message: IncomingMessage) -> IntakeResult:
@@ -39,9 +42,16 @@ async def handle_stored(desk: Desk, inbound_id: int, message: IncomingMessage) -
     return await _answer_command(desk, inbound_id, message, command)
 
 
-async def process_pending(desk: Desk, *, older_than: timedelta | None = None) -> int:
+async def process_pending(
+    desk: Desk,
+    *,
+    older_than: timedelta | None = None,
+    process: ProcessStored | None = None,
+) -> int:
     """Answer every stored message whose processing was interrupted; how many.
 
+    ``process`` handles one stored message (default ``handle_stored``; the
+    app passes one that knows its channels' raw updates too).
     ``older_than`` leaves alone messages received more recently (still on
     their way to a worker): for the periodic sweep while the desk runs.
     """
@@ -54,7 +64,7 @@ async def process_pending(desk: Desk, *, older_than: timedelta | None = None) ->
     for inbound_id, message in pending:
         # The request that brought it is long gone (reply_inline is False):
         # the answer goes by the outbox.
-        await handle_stored(desk, inbound_id, message)
+        await (process or handle_stored)(desk, inbound_id, message)
     if pending:
         logger.warning("answered %d message(s) whose processing was interrupted", len(pending))
     return len(pending)

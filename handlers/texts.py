@@ -256,3 +256,13 @@ def media_only() -> str:
         "抱歉，我们只能读取文字消息，无法查看图片或语音。"
         "请用文字描述问题（发生了什么、在什么地方）。"
     )
+
+
+def telegram_welcome(desk_name: str) -> str:
+    """/start in a private chat: what the desk does, privacy, the commands."""
+    return (
+        f"您好，这里是{desk_name}。请直接发送您要投诉或反映的问题（发生了什么、在什么地方），"
+        "可以附照片或位置。我们会登记并告知受理编号、承办单位和办理时限，办理进展会在这里通知您。\n"
+        "隐私：您的联系方式只有投诉中心可见，承办单位看不到。\n"
+        "命令：/my 我的投诉  /status 编号 查询进度  /stop 退订通知  /help 帮助"
+    )

@@ -1,0 +1,301 @@
+"""Telegram's inbound half: every update stored first, then handled by python-telegram-bot.
+
+python-telegram-bot runs inside our own aiohttp server (``updater(None)``).
+An update reaches us by webhook (``TELEGRAM_WEBHOOK_URL``: ``setWebhook`` with
+a secret token that Telegram sends back on every call and we compare in
+constant time) or, for development, by our own ``getUpdates`` loop. Either
+way the update is committed to ``inbound_messages`` (channel
+``telegram-update``, keyed on ``update_id``, through the group commit) before
+it is acknowledged: the webhook answers 200 only after the commit, and the
+polling loop moves its offset past an update only after it. A crash loses
+nothing; a redelivered update finds its row and is not handled twice.
+
+Stored updates are handled by the intake worker, in order, through
+``Application.process_update``. What a resident writes in a private chat goes
+through the same channel-neutral path as an SMS (``handlers.inbound``): plain
+text is a complaint (or 查询/评价/退订), and the answer goes by the outbox.
+The commands ``/start``, ``/stop``, ``/my``, ``/status <编号>`` and ``/help``
+are the Telegram spellings of the same requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.request import BaseRequest
+
+from bot.intake_worker import IntakeWorker
+from handlers import texts
+from handlers.context import Desk
+from handlers.inbound import handle_incoming
+from handlers.messages import IncomingMessage, IntakeResult
+from handlers.resident import opt_in
+from storage.group_commit import InboundBatchWriter, InboundRecord
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+# Raw updates are stored under a channel of their own: the intake worker hands
+# them to python-telegram-bot, never to the complaint path directly.
+UPDATE_CHANNEL = "telegram-update"
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# What the desk handles; Telegram sends nothing else (less traffic, fewer surprises).
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+
+Context = ContextTypes.DEFAULT_TYPE
+
+
+def webhook_secret(token: str) -> str:
+    """The secret token for ``setWebhook``, derived from the bot token.
+
+    Derived, not random, so that every ``serve`` process of one desk expects
+    the same secret; unguessable without the bot token. 43 characters of
+    ``[A-Za-z0-9_-]``, as Telegram requires.
+    """
+    digest = hmac.new(token.encode(), b"complaint-desk telegram webhook", hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
+
+
+def build_application(
+    token: str, *, request: BaseRequest | None = None, base_url: str | None = None
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """python-telegram-bot's Application without its own updater (we feed it)."""
+    builder = Application.builder().token(token).updater(None)
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    if base_url is not None:
+        builder = builder.base_url(base_url)
+    return builder.build()
+
+
+class TelegramFrontDoor:
+    """Stores updates, then handles them with the Application's handlers."""
+
+    def __init__(
+        self,
+        desk: Desk,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        *,
+        secret_token: str | None,
+    ) -> None:
+        self._desk = desk
+        self.application = application
+        self._secret = secret_token
+        self._bound: tuple[InboundBatchWriter, IntakeWorker] | None = None
+        self._add_handlers()
+
+    def bind(self, writer: InboundBatchWriter, worker: IntakeWorker) -> None:
+        """Attach the group commit and the worker (built after the routes)."""
+        self._bound = (writer, worker)
+
+    # ------------------------------------------------------------------ intake
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """Telegram's POST: secret checked, update stored, then 200."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if self._secret is None or not hmac.compare_digest(given.encode(), self._secret.encode()):
+            logger.warning("Telegram webhook with a missing or wrong secret token refused")
+            raise web.HTTPForbidden(text="wrong secret token")
+        try:
+            data = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise web.HTTPBadRequest(text="the body is not JSON") from None
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            raise web.HTTPBadRequest(text="not a Telegram update (no update_id)")
+        await self.store(data)
+        return web.Response(status=200)
+
+    async def store(self, data: dict[str, Any]) -> None:
+        """Commit one update (once per update_id) and queue it for handling."""
+        if self._bound is None:
+            raise web.HTTPServiceUnavailable(text="the desk is starting")
+        writer, worker = self._bound
+        update_id = str(data["update_id"])
+        recorded = await writer.record(
+            InboundRecord(UPDATE_CHANNEL, update_id, _sender_of(data), "", data)
+        )
+        if recorded.new:
+            worker.submit(
+                recorded.inbound_id, IncomingMessage(UPDATE_CHANNEL, update_id, "", "", data)
+            )
+
+    async def poll(self, stop: asyncio.Event, *, wait_seconds: int = 30) -> None:
+        """Development mode: long-poll ``getUpdates``, storing each update before moving on."""
+        bot = self.application.bot
+        await bot.delete_webhook()
+        offset: int | None = None
+        while not stop.is_set():
+            try:
+                updates = await bot.get_updates(
+                    offset=offset, timeout=wait_seconds, allowed_updates=ALLOWED_UPDATES
+                )
+            except TelegramError as exc:
+                logger.warning("getUpdates failed (%s); polling again shortly", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 5)
+                continue
+            for update in updates:
+                await self.store(update.to_dict())
+                # Only a stored update is confirmed to Telegram (by the next offset).
+                offset = update.update_id + 1
+
+    async def process_stored(
+        self, desk: Desk, inbound_id: int, message: IncomingMessage
+    ) -> IntakeResult:
+        """Handle a stored update once; the intake worker and the start-up sweep call this."""
+        async with desk.database.reading() as uow:
+            row = await uow.inbound.get(inbound_id)
+        if row is None or row.reply_text is not None:
+            return IntakeResult(reply="", ticket_number=None, duplicate=True)
+        update = Update.de_json(row.raw_payload, self.application.bot)
+        await self.application.process_update(update)
+        async with desk.database.transaction() as uow:
+            stored = await uow.inbound.get_for_update(inbound_id)
+            stored.reply_text = ""  # handled: whatever it caused is in the outbox
+        return IntakeResult(reply="", ticket_number=None, duplicate=False)
+
+    # ------------------------------------------------------------------ handlers
+
+    def _add_handlers(self) -> None:
+        private = filters.ChatType.PRIVATE
+        app = self.application
+        app.add_handler(CommandHandler("start", self._start, filters=private))
+        app.add_handler(CommandHandler("stop", self._as_text("退订"), filters=private))
+        app.add_handler(CommandHandler("help", self._as_text("帮助"), filters=private))
+        app.add_handler(CommandHandler("my", self._as_text("查询"), filters=private))
+        app.add_handler(CommandHandler("status", self._status, filters=private))
+        app.add_handler(
+            MessageHandler(private & filters.TEXT & ~filters.COMMAND, self._resident_text)
+        )
+        app.add_handler(
+            MessageHandler(
+                private & (filters.PHOTO | filters.Document.ALL | filters.LOCATION),
+                self._resident_media,
+            )
+        )
+
+    async def _resident(self, update: Update, text: str, *, media: int = 0) -> None:
+        """A resident's message, as any channel's: stored, answered by the outbox."""
+        message = update.effective_message
+        chat = update.effective_chat
+        if message is None or chat is None:
+            return
+        await handle_incoming(
+            self._desk,
+            IncomingMessage(
+                channel=CHANNEL,
+                external_id=f"{chat.id}:{message.message_id}",
+                sender=str(chat.id),
+                text=text,
+                media_count=media,
+            ),
+        )
+
+    async def _resident_text(self, update: Update, context: Context) -> None:
+        message = update.effective_message
+        await self._resident(update, message.text or "" if message else "")
+
+    async def _resident_media(self, update: Update, context: Context) -> None:
+        message = update.effective_message
+        if message is None:
+            return
+        await self._resident(update, message.caption or "", media=1)
+
+    async def _status(self, update: Update, context: Context) -> None:
+        number = " ".join(context.args or ())
+        await self._resident(update, f"查询 {number}".strip())
+
+    def _as_text(self, text: str) -> Any:
+        """A command that means what the resident could also have typed (/my = 查询)."""
+
+        async def handler(update: Update, context: Context) -> None:
+            await self._resident(update, text)
+
+        return handler
+
+    async def _start(self, update: Update, context: Context) -> None:
+        """/start: the welcome, and prompts and broadcasts (back) on."""
+        chat = update.effective_chat
+        if chat is None:
+            return
+        await opt_in(self._desk, CHANNEL, str(chat.id))
+        async with self._desk.database.transaction() as uow:
+            await uow.outbox.enqueue(
+                channel=CHANNEL,
+                recipient=str(chat.id),
+                body=texts.telegram_welcome(self._desk.config.desk.name),
+                purpose="reply",
+            )
+        self._desk.on_outbox()
+
+
+def _sender_of(data: dict[str, Any]) -> str:
+    """The chat an update comes from, for the inbound row (never shown to anyone)."""
+    for key in ("message", "edited_message", "my_chat_member"):
+        part = data.get(key)
+        if isinstance(part, dict) and isinstance(part.get("chat"), dict):
+            return str(part["chat"].get("id", ""))
+    query = data.get("callback_query")
+    if isinstance(query, dict) and isinstance(query.get("from"), dict):
+        return str(query["from"].get("id", ""))
+    return ""
+
+
+class TelegramRunning:
+    """The Telegram channel's inbound half while the desk runs: started, then stopped."""
+
+    def __init__(self, front: TelegramFrontDoor, poller: asyncio.Task[None] | None) -> None:
+        self.front = front
+        self._poller = poller
+        self._stop = asyncio.Event()
+
+    @classmethod
+    async def start(
+        cls,
+        desk: Desk,
+        token: str,
+        *,
+        webhook_url: str | None,
+        base_url: str | None = None,
+        request: BaseRequest | None = None,
+        poll: bool = True,
+    ) -> TelegramRunning:
+        """Initialise the bot; register the webhook, or start polling (development)."""
+        application = build_application(token, request=request, base_url=base_url)
+        await application.initialize()
+        secret = webhook_secret(token)
+        front = TelegramFrontDoor(desk, application, secret_token=secret)
+        if webhook_url is not None:
+            await application.bot.set_webhook(
+                webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES
+            )
+            logger.info("Telegram webhook set (updates arrive at %s)", WEBHOOK_PATH)
+            return cls(front, None)
+        running = cls(front, None)
+        if poll:
+            logger.info("TELEGRAM_WEBHOOK_URL is not set: polling getUpdates (development mode)")
+            running._poller = asyncio.create_task(
+                front.poll(running._stop), name="telegram-polling"
+            )
+        return running
+
+    async def stop(self) -> None:
+        """Stop polling and close the bot's connections."""
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        await self.front.application.shutdown()
