@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.request import BaseRequest
 
 from bot.channels.base import Sender
@@ -202,8 +202,13 @@ async def _start_telegram(
             request=request,
             poll=polling,
         )
+    except InvalidToken:
+        # Its text quotes the token: never let it reach a log or a terminal.
+        raise StartupError(
+            "Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather"
+        ) from None
     except TelegramError as exc:
-        raise StartupError(f"Telegram: {exc} (check TELEGRAM_BOT_TOKEN)") from exc
+        raise StartupError(f"Telegram: {type(exc).__name__} at start-up: {exc}") from exc
 
 
 def _processor(telegram: TelegramRunning | None) -> ProcessStored:

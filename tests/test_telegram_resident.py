@@ -178,3 +178,27 @@ async def test_a_body_that_is_not_an_update_is_a_bad_request(
 ) -> None:
     assert await deliver(client, {"message": {"text": "hi"}}) == 400  # type: ignore[arg-type]
     assert await count(client, InboundMessage) == 0
+
+
+async def test_a_rejected_token_stops_the_start_without_showing_it(
+    database_url: str, desk_config: DeskConfig, fake_api: FakeBotApi
+) -> None:
+    from bot.startup import StartupError
+
+    fake_api.fail_next("getMe", 401, "Unauthorized", times=2)
+    settings = Settings(
+        _env_file=None,
+        database_url=database_url,
+        database_auto_migrate=True,
+        outbox_dispatch=False,
+        telegram_bot_token=FAKE_TOKEN,
+    )
+    app = create_app(settings, desk_config, telegram_request=fake_api, telegram_polling=False)
+    server = TestServer(app)
+    try:
+        with pytest.raises(StartupError) as raised:
+            await server.start_server()
+    finally:
+        await server.close()
+    assert "TELEGRAM_BOT_TOKEN" in str(raised.value)
+    assert FAKE_TOKEN.split(":")[1] not in str(raised.value)

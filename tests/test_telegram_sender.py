@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 from fake_telegram import FAKE_TOKEN, FAKE_USERNAME, FakeBotApi, Timeouts
-from telegram import Bot
-from telegram.error import NetworkError, TimedOut
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, InvalidToken, NetworkError, TimedOut
 
 from bot.channels.base import (
     OutgoingMessage,
@@ -877,10 +877,18 @@ async def test_the_fake_fails_loudly_on_a_method_it_does_not_know(fake: FakeBotA
 async def test_the_fake_refuses_what_telegram_refuses(fake: FakeBotApi) -> None:
     bot = Bot(FAKE_TOKEN, request=fake, get_updates_request=fake)
 
-    with pytest.raises(Exception, match="Message is too long"):
+    with pytest.raises(BadRequest, match="Message is too long"):
         await bot.send_message(chat_id=RESIDENT_CHAT, text="x" * 4097)
-    with pytest.raises(Exception, match="Message text is empty"):
+    with pytest.raises(BadRequest, match="Message text is empty"):
         await bot.send_message(chat_id=RESIDENT_CHAT, text=" ")
-    wrong = Bot(FAKE_TOKEN.replace("AAH", "AAX"), request=fake)
-    with pytest.raises(Exception, match="Not Found"):
+    with pytest.raises(BadRequest, match="Button_data_invalid"):  # PTB recases it
+        await bot.send_message(
+            chat_id=RESIDENT_CHAT,
+            text="hi",
+            reply_markup=InlineKeyboardMarkup(
+                [[InlineKeyboardButton("a", callback_data="x" * 65)]]
+            ),
+        )
+    wrong = Bot(FAKE_TOKEN.replace("AAH", "AAX"), request=fake, get_updates_request=fake)
+    with pytest.raises(InvalidToken, match="Not Found"):
         await wrong.send_message(chat_id=RESIDENT_CHAT, text="hi")

@@ -38,6 +38,8 @@ from telegram.request import BaseRequest
 from bot.intake_worker import IntakeWorker
 from handlers import texts
 from handlers.context import Desk
+from handlers.errors import InvalidInput, NotAuthorised
+from handlers.group_binding import bind_group, chat_migrated
 from handlers.inbound import handle_incoming
 from handlers.messages import IncomingMessage, IntakeResult
 from handlers.resident import opt_in
@@ -185,6 +187,8 @@ class TelegramFrontDoor:
                 self._resident_media,
             )
         )
+        app.add_handler(CommandHandler("bind", self._bind, filters=filters.ChatType.GROUPS))
+        app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self._migrated))
 
     async def _resident(self, update: Update, text: str, *, media: int = 0) -> None:
         """A resident's message, as any channel's: stored, answered by the outbox."""
@@ -225,6 +229,34 @@ class TelegramFrontDoor:
 
         return handler
 
+    async def _bind(self, update: Update, context: Context) -> None:
+        """/bind <单位代码> in a group: this group (topic) now serves that department."""
+        message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+        if message is None or chat is None or user is None:
+            return
+        thread_id = message.message_thread_id if message.is_topic_message else None
+        code = " ".join(context.args or ())
+        try:
+            bound = await bind_group(self._desk, user.id, chat.id, thread_id, code)
+        except NotAuthorised:
+            reply = "只有投诉中心管理员可以绑定工作群。"
+        except InvalidInput as exc:
+            reply = exc.resident_message
+        else:
+            reply = f"已将本群绑定为{bound.name}的工作群，新的工单将发送到这里。"
+        await _say_in_chat(self._desk, chat.id, thread_id, reply)
+
+    async def _migrated(self, update: Update, context: Context) -> None:
+        """A group became a supergroup: its department follows to the new chat id."""
+        message = update.effective_message
+        if message is None or message.migrate_to_chat_id is None:
+            return
+        moved = await chat_migrated(self._desk, message.chat.id, message.migrate_to_chat_id)
+        if moved:
+            logger.info(
+                "group %s became supergroup %s", message.chat.id, message.migrate_to_chat_id
+            )
+
     async def _start(self, update: Update, context: Context) -> None:
         """/start: the welcome, and prompts and broadcasts (back) on."""
         chat = update.effective_chat
@@ -239,6 +271,15 @@ class TelegramFrontDoor:
                 purpose="reply",
             )
         self._desk.on_outbox()
+
+
+async def _say_in_chat(desk: Desk, chat_id: int, thread_id: int | None, body: str) -> None:
+    """A message to a group chat, by the outbox like every other."""
+    async with desk.database.transaction() as uow:
+        await uow.outbox.enqueue(
+            channel=CHANNEL, recipient=str(chat_id), thread_id=thread_id, body=body, purpose="reply"
+        )
+    desk.on_outbox()
 
 
 def _sender_of(data: dict[str, Any]) -> str:

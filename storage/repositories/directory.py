@@ -41,19 +41,35 @@ class DirectoryRepository:
         thread_id: int | None,
         is_supervision: bool,
     ) -> Department:
-        """Create or update a department from the config file."""
+        """Create or update a department from the config file.
+
+        ``chat_id`` None keeps the group chat the department has (bound by an
+        administrator's ``/bind``); a chat id replaces it.
+        """
         department = await self.department_by_code(code)
         if department is None:
             department = Department(code=code)
             self._session.add(department)
         department.name = name
         department.short_name = short_name
-        department.chat_id = chat_id
-        department.thread_id = thread_id
+        if chat_id is not None:
+            # The file names the group; without one, a group bound with /bind stays.
+            department.chat_id = chat_id
+            department.thread_id = thread_id
         department.is_supervision = is_supervision
         department.active = True
         await self._session.flush()
         return department
+
+    async def move_chat(self, old_chat_id: int, new_chat_id: int) -> int:
+        """A group became a supergroup: its departments follow it; how many moved."""
+        result = await self._session.execute(
+            update(Department)
+            .where(Department.chat_id == old_chat_id)
+            .values(chat_id=new_chat_id)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def department_by_chat(self, chat_id: int) -> Department | None:
         """The department whose group chat this is."""

@@ -1,0 +1,125 @@
+"""Department groups: /bind from the group itself, and a group's upgrade to a supergroup."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from fake_telegram import FAKE_TOKEN, FakeBotApi
+from test_telegram_resident import deliver, settle
+
+from bot.app import DESK, create_app
+from bot.settings import Settings
+from handlers.desk_config import DeskConfig
+from handlers.directory_sync import sync_directory
+
+ADMIN, CLERK = 900, 501
+NEW_GROUP = -2002
+_ids = itertools.count(5000)
+
+
+def group_message(text: str, user_id: int, chat_id: int, **extra: Any) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "message_id": next(_ids),
+        "date": int(time.time()),
+        "chat": {"id": chat_id, "type": "supergroup", "title": "工作群"},
+        "from": {"id": user_id, "is_bot": False, "first_name": "员"},
+        **extra,
+    }
+    if text:
+        message["text"] = text
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+    return {"update_id": next(_ids), "message": message}
+
+
+@pytest.fixture
+def unbound_config(desk_config: DeskConfig) -> DeskConfig:
+    """The test desk with 生态环境局's group left out of the file (to be bound by /bind)."""
+    departments = [
+        d.model_copy(update={"chat_id": None}) if d.code == "huanbao" else d
+        for d in desk_config.departments
+    ]
+    return desk_config.model_copy(update={"departments": departments})
+
+
+@pytest.fixture
+def fake_api() -> FakeBotApi:
+    return FakeBotApi()
+
+
+@pytest.fixture
+async def client(
+    database_url: str, unbound_config: DeskConfig, fake_api: FakeBotApi
+) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    settings = Settings(
+        _env_file=None,
+        database_url=database_url,
+        database_auto_migrate=True,
+        outbox_dispatch=False,
+        telegram_bot_token=FAKE_TOKEN,
+        telegram_webhook_url="https://desk.example.org/telegram/webhook",  # type: ignore[arg-type]
+    )
+    app = create_app(settings, unbound_config, telegram_request=fake_api)
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+    fake_api.assert_no_unexpected_calls()
+
+
+async def chat_of(client: TestClient, code: str) -> int | None:  # type: ignore[type-arg]
+    async with client.server.app[DESK].database.reading() as uow:
+        department = await uow.directory.department_by_code(code)
+    assert department is not None
+    return department.chat_id
+
+
+async def test_an_admin_binds_a_group_and_a_restart_keeps_it(
+    client: TestClient,  # type: ignore[type-arg]
+    fake_api: FakeBotApi,
+    unbound_config: DeskConfig,
+) -> None:
+    assert await chat_of(client, "huanbao") is None
+    await deliver(client, group_message("/bind huanbao", ADMIN, NEW_GROUP))
+    await settle(client)
+    assert await chat_of(client, "huanbao") == NEW_GROUP
+    [answer] = [m["text"] for m in fake_api.sent_messages() if m["chat_id"] == NEW_GROUP]
+    assert "市生态环境局" in answer
+    # The file does not name the group: syncing it again (a restart) keeps the binding.
+    await sync_directory(client.server.app[DESK].database, unbound_config)
+    assert await chat_of(client, "huanbao") == NEW_GROUP
+
+
+@pytest.mark.parametrize(
+    ("user", "command", "expected"),
+    [
+        (CLERK, "/bind huanbao", "管理员"),  # a clerk may not
+        (ADMIN, "/bind nosuch", "没有这个单位代码"),
+        (ADMIN, "/bind zhujian", "配置文件"),  # its group is the file's
+    ],
+)
+async def test_bind_refusals_change_nothing(
+    client: TestClient,  # type: ignore[type-arg]
+    fake_api: FakeBotApi,
+    user: int,
+    command: str,
+    expected: str,
+) -> None:
+    await deliver(client, group_message(command, user, NEW_GROUP))
+    await settle(client)
+    [answer] = [m["text"] for m in fake_api.sent_messages() if m["chat_id"] == NEW_GROUP]
+    assert expected in answer
+    assert await chat_of(client, "huanbao") is None
+    assert await chat_of(client, "zhujian") == -1001
+
+
+async def test_a_group_upgraded_to_a_supergroup_takes_its_department_along(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    await deliver(client, group_message("", ADMIN, -1001, migrate_to_chat_id=-100777))
+    await settle(client)
+    assert await chat_of(client, "zhujian") == -100777
