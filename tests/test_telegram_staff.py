@@ -41,7 +41,6 @@ from bot.app import DESK, TELEGRAM
 from bot.channels.telegram_staff import (
     CARD_BUTTON,
     REFUSED,
-    add_staff_handlers,
     parse_bot_message,
     prompt_text,
 )
@@ -64,14 +63,12 @@ _query_ids = itertools.count(1)
 
 @pytest.fixture
 async def staff(client: Client) -> Client:  # noqa: F811
-    """The app with the staff handlers registered (unless the front door already does)."""
+    """The app, whose front door registers the staff handlers (checked, not assumed)."""
     application = client.app[TELEGRAM].front.application
-    registered = any(
+    assert any(
         isinstance(handler, CallbackQueryHandler) and handler.pattern == CARD_BUTTON
         for handler in application.handlers.get(0, [])
     )
-    if not registered:
-        add_staff_handlers(application, client.app[DESK])
     return client
 
 
@@ -339,3 +336,33 @@ async def test_messages_in_a_forum_topic_that_reply_to_nothing_are_ignored(
 )
 def test_what_a_reply_to_a_bot_message_means(text: str, meaning: tuple[Action, str] | None) -> None:
     assert parse_bot_message(text) == meaning
+
+
+async def test_a_reply_to_a_message_that_only_looks_like_a_card_is_ignored(
+    staff: Client,
+    fake_api: FakeBotApi,  # noqa: F811
+) -> None:
+    number, card = await complaint(staff)
+    # A colleague pasted the card's text: replying to them is not replying to the bot.
+    pasted = {**card, "message_id": next(_message_ids), "from": person(STRANGER)}
+    pasted.pop("reply_markup", None)
+    before = len(fake_api.sent_messages())
+    await deliver(staff, reply_to(CLERK, pasted, REPLY))
+    await settle(staff)
+    assert len(fake_api.sent_messages()) == before
+    assert await status(staff, number) == "assigned"
+
+
+async def test_an_anonymous_admins_reply_is_refused(
+    staff: Client,
+    fake_api: FakeBotApi,  # noqa: F811
+) -> None:
+    number, card = await complaint(staff)
+    resident_before = to_chat(fake_api, RESIDENT_CHAT)
+    update = reply_to(GROUP_ANONYMOUS_BOT, card, REPLY)
+    update["message"]["sender_chat"] = {"id": ZHUJIAN_CHAT, "type": "supergroup", "title": "部门群"}
+    await deliver(staff, update)
+    await settle(staff)
+    assert to_chat(fake_api, ZHUJIAN_CHAT)[-1] == REFUSED
+    assert to_chat(fake_api, RESIDENT_CHAT) == resident_before
+    assert await status(staff, number) == "assigned"

@@ -35,6 +35,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 from telegram.request import BaseRequest
 
+from bot.channels.telegram_staff import add_staff_handlers
 from bot.intake_worker import IntakeWorker
 from handlers import texts
 from handlers.context import Desk
@@ -189,6 +190,8 @@ class TelegramFrontDoor:
         )
         app.add_handler(CommandHandler("bind", self._bind, filters=filters.ChatType.GROUPS))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self._migrated))
+        # Department groups: card buttons and replies (签收, 办结, 退单, 转办).
+        add_staff_handlers(app, self._desk)
 
     async def _resident(self, update: Update, text: str, *, media: int = 0) -> None:
         """A resident's message, as any channel's: stored, answered by the outbox."""

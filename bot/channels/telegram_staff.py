@@ -214,7 +214,7 @@ class _StaffHandlers:
         if anonymous or (update.message is not None and update.message.sender_chat is not None):
             return None  # nobody to hold to account (首问负责制 needs a person)
         try:
-            return await staff_in_chat(self._desk, 501, chat.id)
+            return await staff_in_chat(self._desk, user.id, chat.id)
         except NotAuthorised:
             logger.info("User %s has no role in chat %s", user.id, chat.id)
             return None
