@@ -202,3 +202,60 @@ async def test_a_rejected_token_stops_the_start_without_showing_it(
         await server.close()
     assert "TELEGRAM_BOT_TOKEN" in str(raised.value)
     assert FAKE_TOKEN.split(":")[1] not in str(raised.value)
+
+
+def rating_tap(number: str, rating: int, chat_id: int = RESIDENT_CHAT) -> dict[str, Any]:
+    """The resident taps a button of the rating keyboard."""
+    return {
+        "update_id": next(_update_ids),
+        "callback_query": {
+            "id": f"cq{next(_update_ids)}",
+            "from": {"id": chat_id, "is_bot": False, "first_name": "王"},
+            "chat_instance": "ci-1",
+            "data": f"r:{number}:{rating}",
+            "message": {
+                "message_id": next(_message_ids),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private", "first_name": "王"},
+                "text": "请评价",
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize(("rating", "status"), [(1, "closed"), (3, "reopened")])
+async def test_the_rating_keyboard_closes_or_reopens(
+    client: TestClient,  # type: ignore[type-arg]
+    fake_api: FakeBotApi,
+    rating: int,
+    status: str,
+) -> None:
+    from helpers import drive_to, load_ticket
+
+    from handlers.workflow import Status
+
+    desk = client.server.app[DESK]
+    await deliver(client, private_message(ROUTED_TEXT))
+    await settle(client)
+    [card] = [m["text"] for m in fake_api.sent_messages() if m["chat_id"] == RESIDENT_CHAT]
+    number = card.split("受理编号：")[1][:9]
+    await drive_to(desk, number, Status.RESOLVED)
+    await settle(client)
+    keyboards = [
+        m["reply_markup"]
+        for m in fake_api.sent_messages()
+        if m["chat_id"] == RESIDENT_CHAT and m.get("reply_markup")
+    ]
+    assert [b["callback_data"] for b in keyboards[-1]["inline_keyboard"][0]] == [
+        f"r:{number}:1",
+        f"r:{number}:2",
+        f"r:{number}:3",
+    ]
+    tap = rating_tap(number, rating)
+    await deliver(client, tap)
+    await deliver(client, tap)  # Telegram delivered it twice: rated once
+    await settle(client)
+    assert (await load_ticket(desk, number)).status == status
+    assert len(fake_api.calls_to("answerCallbackQuery")) == 1
+    last = [m["text"] for m in fake_api.sent_messages() if m["chat_id"] == RESIDENT_CHAT][-1]
+    assert ("感谢您的评价" in last) if rating == 1 else (number in last)

@@ -27,12 +27,20 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from typing import Any
 
 from aiohttp import web
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 from telegram.request import BaseRequest
 
 from bot.channels.telegram_staff import add_staff_handlers
@@ -58,6 +66,8 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 
 Context = ContextTypes.DEFAULT_TYPE
+# The rating keyboard under a resolved ticket's result (handlers.ticket_actions).
+RATING_BUTTON = re.compile(r"^r:(\d{9,10}):([123])$")
 
 
 def webhook_secret(token: str) -> str:
@@ -188,6 +198,7 @@ class TelegramFrontDoor:
                 self._resident_media,
             )
         )
+        app.add_handler(CallbackQueryHandler(self._rate, pattern=RATING_BUTTON))
         app.add_handler(CommandHandler("bind", self._bind, filters=filters.ChatType.GROUPS))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self._migrated))
         # Department groups: card buttons and replies (签收, 办结, 退单, 转办).
@@ -259,6 +270,27 @@ class TelegramFrontDoor:
             logger.info(
                 "group %s became supergroup %s", message.chat.id, message.migrate_to_chat_id
             )
+
+    async def _rate(self, update: Update, context: Context) -> None:
+        """满意 / 基本满意 / 不满意 tapped: the same as texting 评价 <编号> <n>."""
+        query = update.callback_query
+        chat = update.effective_chat
+        if query is None or chat is None or chat.type != chat.PRIVATE:
+            return
+        found = RATING_BUTTON.match(query.data or "")
+        await query.answer("已收到您的评价，谢谢。" if found else None)
+        if found is None:
+            return
+        await handle_incoming(
+            self._desk,
+            IncomingMessage(
+                channel=CHANNEL,
+                # One rating per tap; a redelivered tap finds its stored answer.
+                external_id=f"callback:{query.id}",
+                sender=str(chat.id),
+                text=f"评价 {found.group(1)} {found.group(2)}",
+            ),
+        )
 
     async def _start(self, update: Update, context: Context) -> None:
         """/start: the welcome, and prompts and broadcasts (back) on."""
