@@ -74,3 +74,23 @@ async def chat_migrated(desk: Desk, old_chat_id: int, new_chat_id: int) -> int:
                 detail={"from": old_chat_id, "to": new_chat_id},
             )
     return moved
+
+
+async def bot_left_group(desk: Desk, chat_id: int) -> str | None:
+    """The bot was removed from a group: the department bound to it, if any (audited).
+
+    The binding stays (the department's cards fail visibly as dead letters
+    until someone adds the bot back or binds another group); the admin room
+    is told by the caller.
+    """
+    async with desk.database.transaction() as uow:
+        department = await uow.directory.department_by_chat(chat_id)
+        if department is None:
+            return None
+        uow.events.append(
+            ticket_id=None,
+            actor="telegram",
+            action="bot_removed_from_group",
+            detail={"department": department.code, "chat_id": chat_id},
+        )
+        return department.name

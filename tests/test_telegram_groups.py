@@ -123,3 +123,47 @@ async def test_a_group_upgraded_to_a_supergroup_takes_its_department_along(
     await deliver(client, group_message("", ADMIN, -1001, migrate_to_chat_id=-100777))
     await settle(client)
     assert await chat_of(client, "zhujian") == -100777
+
+
+def _member(user: dict[str, Any], status: str) -> dict[str, Any]:
+    # A banned member comes with the date the ban ends (0: never).
+    return {"user": user, "status": status, **({"until_date": 0} if status == "kicked" else {})}
+
+
+def membership(chat_id: int, old: str, new: str) -> dict[str, Any]:
+    """The bot's own membership in a group changed (my_chat_member)."""
+    bot = {"id": 7000000001, "is_bot": True, "first_name": "desk"}
+    return {
+        "update_id": next(_ids),
+        "my_chat_member": {
+            "chat": {"id": chat_id, "type": "supergroup", "title": "工作群"},
+            "from": {"id": ADMIN, "is_bot": False, "first_name": "李"},
+            "date": int(time.time()),
+            "old_chat_member": _member(bot, old),
+            "new_chat_member": _member(bot, new),
+        },
+    }
+
+
+async def test_added_to_an_unbound_group_the_bot_asks_for_bind(
+    client: TestClient,  # type: ignore[type-arg]
+    fake_api: FakeBotApi,
+) -> None:
+    await deliver(client, membership(NEW_GROUP, "left", "member"))
+    await settle(client)
+    [hello] = [m["text"] for m in fake_api.sent_messages() if m["chat_id"] == NEW_GROUP]
+    assert "/bind" in hello
+
+
+async def test_removed_from_a_departments_group_the_admin_room_is_told(
+    client: TestClient,  # type: ignore[type-arg]
+    fake_api: FakeBotApi,
+) -> None:
+    await deliver(client, membership(-1001, "member", "kicked"))
+    await settle(client)
+    [notice] = [m["text"] for m in fake_api.sent_messages() if m["chat_id"] == -1000]
+    assert "市住房和城乡建设局" in notice
+    # An unbound group's goodbye tells nobody.
+    await deliver(client, membership(NEW_GROUP, "member", "left"))
+    await settle(client)
+    assert len([m for m in fake_api.sent_messages() if m["chat_id"] == -1000]) == 1

@@ -18,7 +18,7 @@ from fake_telegram import FAKE_TOKEN, FakeBotApi
 from helpers import ROUTED_TEXT
 from sqlalchemy import func, select
 
-from bot.app import DESK, DISPATCHER, INTAKE, create_app
+from bot.app import DESK, DISPATCHER, INTAKE, TELEGRAM, create_app
 from bot.channels.telegram_bot import SECRET_HEADER, WEBHOOK_PATH, webhook_secret
 from bot.settings import Settings
 from handlers.desk_config import DeskConfig
@@ -259,3 +259,54 @@ async def test_the_rating_keyboard_closes_or_reopens(
     assert len(fake_api.calls_to("answerCallbackQuery")) == 1
     last = [m["text"] for m in fake_api.sent_messages() if m["chat_id"] == RESIDENT_CHAT][-1]
     assert ("感谢您的评价" in last) if rating == 1 else (number in last)
+
+
+async def stored_updates(client: TestClient) -> list[InboundMessage]:  # type: ignore[type-arg]
+    async with client.server.app[DESK].database.reading() as uow:
+        return list(
+            (
+                await uow.session.execute(
+                    select(InboundMessage).where(InboundMessage.channel == "telegram-update")
+                )
+            )
+            .scalars()
+            .all()
+        )
+
+
+async def test_a_failed_handler_leaves_the_update_for_another_try(
+    client: TestClient,  # type: ignore[type-arg]
+    fake_api: FakeBotApi,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import bot.channels.telegram_bot as telegram_bot
+    from handlers.inbound import process_pending
+
+    async def database_down(*args: object) -> None:
+        raise ConnectionError("database went away")
+
+    real = telegram_bot.handle_incoming
+    monkeypatch.setattr(telegram_bot, "handle_incoming", database_down)
+    await deliver(client, private_message(ROUTED_TEXT))
+    await settle(client)
+    [row] = await stored_updates(client)
+    assert row.reply_text is None  # not marked handled
+    assert await count(client, Ticket) == 0
+
+    monkeypatch.setattr(telegram_bot, "handle_incoming", real)
+    app = client.server.app
+    front = app[TELEGRAM].front
+    assert await process_pending(app[DESK], process=front.process_stored) == 1
+    assert await count(client, Ticket) == 1
+
+
+async def test_an_unreadable_update_is_skipped_not_retried(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    broken = private_message(ROUTED_TEXT)
+    broken["message"]["chat"] = {"id": RESIDENT_CHAT}  # no type: PTB cannot build a Chat
+    assert await deliver(client, broken) == 200
+    await settle(client)
+    [row] = await stored_updates(client)
+    assert row.reply_text == ""  # handled (skipped): the sweep leaves it alone
+    assert await count(client, Ticket) == 0

@@ -36,6 +36,7 @@ from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -48,7 +49,7 @@ from bot.intake_worker import IntakeWorker
 from handlers import texts
 from handlers.context import Desk
 from handlers.errors import InvalidInput, NotAuthorised
-from handlers.group_binding import bind_group, chat_migrated
+from handlers.group_binding import bind_group, bot_left_group, chat_migrated
 from handlers.inbound import handle_incoming
 from handlers.messages import IncomingMessage, IntakeResult
 from handlers.resident import opt_in
@@ -107,7 +108,10 @@ class TelegramFrontDoor:
         self.application = application
         self._secret = secret_token
         self._bound: tuple[InboundBatchWriter, IntakeWorker] | None = None
+        # Updates whose handler raised, by update_id (see ``process_stored``).
+        self._failed: dict[int, BaseException] = {}
         self._add_handlers()
+        application.add_error_handler(self._remember_failure)
 
     def bind(self, writer: InboundBatchWriter, worker: IntakeWorker) -> None:
         """Attach the group commit and the worker (built after the routes)."""
@@ -172,12 +176,31 @@ class TelegramFrontDoor:
             row = await uow.inbound.get(inbound_id)
         if row is None or row.reply_text is not None:
             return IntakeResult(reply="", ticket_number=None, duplicate=True)
-        update = Update.de_json(row.raw_payload, self.application.bot)
-        await self.application.process_update(update)
+        try:
+            update = Update.de_json(row.raw_payload, self.application.bot)
+        except (TypeError, ValueError, KeyError):
+            # Telegram sent something this library cannot read: retrying will
+            # not change that. Kept in the table for whoever investigates.
+            logger.exception(
+                "stored Telegram update %s is unreadable; skipped", message.external_id
+            )
+        else:
+            await self.application.process_update(update)
+            if self._failed.pop(update.update_id, None) is not None:
+                # A handler failed (the database, say): left unanswered, so the
+                # worker's sweep handles the update again.
+                raise RuntimeError(f"handling Telegram update {update.update_id} failed")
         async with desk.database.transaction() as uow:
             stored = await uow.inbound.get_for_update(inbound_id)
             stored.reply_text = ""  # handled: whatever it caused is in the outbox
         return IntakeResult(reply="", ticket_number=None, duplicate=False)
+
+    async def _remember_failure(self, update: object, context: Context) -> None:
+        """PTB's error handler: log the failure and mark the update for another try."""
+        error = context.error
+        if isinstance(update, Update) and error is not None:
+            self._failed[update.update_id] = error
+        logger.error("a Telegram handler failed", exc_info=error)
 
     # ------------------------------------------------------------------ handlers
 
@@ -201,6 +224,7 @@ class TelegramFrontDoor:
         app.add_handler(CallbackQueryHandler(self._rate, pattern=RATING_BUTTON))
         app.add_handler(CommandHandler("bind", self._bind, filters=filters.ChatType.GROUPS))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self._migrated))
+        app.add_handler(ChatMemberHandler(self._membership, ChatMemberHandler.MY_CHAT_MEMBER))
         # Department groups: card buttons and replies (签收, 办结, 退单, 转办).
         add_staff_handlers(app, self._desk)
 
@@ -259,6 +283,34 @@ class TelegramFrontDoor:
         else:
             reply = f"已将本群绑定为{bound.name}的工作群，新的工单将发送到这里。"
         await _say_in_chat(self._desk, chat.id, thread_id, reply)
+
+    async def _membership(self, update: Update, context: Context) -> None:
+        """The bot was added to or removed from a group."""
+        change = update.my_chat_member
+        if change is None or change.chat.type == change.chat.PRIVATE:
+            return  # a resident blocking the bot shows as Forbidden on the next send
+        chat_id = change.chat.id
+        admin_room = self._desk.config.desk.admin_chat_id
+        if change.new_chat_member.status in ("left", "kicked"):
+            name = await bot_left_group(self._desk, chat_id)
+            if name is not None and admin_room is not None and admin_room != chat_id:
+                await _say_in_chat(
+                    self._desk,
+                    admin_room,
+                    None,
+                    f"注意：机器人已被移出{name}的工作群，该单位的工单无法送达，"
+                    "请重新拉入机器人或在新群中发送 /bind 单位代码。",
+                )
+        elif change.old_chat_member.status in ("left", "kicked"):
+            async with self._desk.database.reading() as uow:
+                bound = await uow.directory.department_by_chat(chat_id)
+            if bound is None and chat_id != admin_room:
+                await _say_in_chat(
+                    self._desk,
+                    chat_id,
+                    None,
+                    "您好！请投诉中心管理员在本群发送 /bind 单位代码，将本群设为该单位的工作群。",
+                )
 
     async def _migrated(self, update: Update, context: Context) -> None:
         """A group became a supergroup: its department follows to the new chat id."""
