@@ -15,6 +15,7 @@ from storage.db import SQLITE_BEGIN_OPTION
 from storage.repositories.directory import DirectoryRepository
 from storage.repositories.events import EventRepository
 from storage.repositories.examples import ExampleRepository
+from storage.repositories.figures import FigureRepository
 from storage.repositories.inbound import InboundRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.tickets import TicketRepository
@@ -32,6 +33,7 @@ class UnitOfWork:
         self.outbox = OutboxRepository(session)
         self.directory = DirectoryRepository(session)
         self.examples = ExampleRepository(session)
+        self.figures = FigureRepository(session)
 
 
 class Database:

@@ -44,6 +44,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
+from bot.channels.telegram_admin import add_admin_handlers
 from bot.channels.telegram_staff import add_staff_handlers
 from bot.intake_worker import IntakeWorker
 from handlers import texts
@@ -227,6 +228,8 @@ class TelegramFrontDoor:
         app.add_handler(ChatMemberHandler(self._membership, ChatMemberHandler.MY_CHAT_MEMBER))
         # Department groups: card buttons and replies (签收, 办结, 退单, 转办).
         add_staff_handlers(app, self._desk)
+        # The admin room: /stats, /overdue, /find, /reveal.
+        add_admin_handlers(app, self._desk)
 
     async def _resident(self, update: Update, text: str, *, media: int = 0) -> None:
         """A resident's message, as any channel's: stored, answered by the outbox."""
