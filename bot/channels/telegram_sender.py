@@ -35,7 +35,6 @@ import time
 import warnings
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 from urllib.parse import urlsplit
@@ -56,6 +55,7 @@ from telegram.request import BaseRequest, HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.base import OutgoingMessage, PermanentSendError, SendError, TransientSendError
+from bot.channels.parts import PartedSends
 from bot.pacing import SegmentPacer
 from bot.settings import Settings
 from nlp.telegram_text import split_message
@@ -78,7 +78,6 @@ GROUP_BURST: Final = 3
 MAX_TRACKED_CHATS: Final = 10_000
 
 # Multi-part sends remembered between a transient failure and its retry.
-_PROGRESS_LIMIT: Final = 1024
 
 _TOKEN_SHAPE: Final = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
 _CHAT_ID: Final = re.compile(r"-?[0-9]+")
@@ -177,15 +176,6 @@ class ChatPacer:
         )
 
 
-@dataclass(slots=True)
-class _Progress:
-    """How far a multi-part send got: the parts, and how many Telegram accepted."""
-
-    parts: tuple[str, ...]
-    sent: int = 0
-    last_id: str | None = None
-
-
 class TelegramSender:
     """A ``Sender`` for the ``telegram`` channel through the Bot API's sendMessage."""
 
@@ -255,7 +245,7 @@ class TelegramSender:
             get_updates_request=self._request,
         )
         self._username: str | None = None
-        self._progress: OrderedDict[int, _Progress] = OrderedDict()
+        self._parts = PartedSends("Telegram message")
 
     @property
     def pacer(self) -> ChatPacer:
@@ -329,41 +319,14 @@ class TelegramSender:
             raise PermanentSendError("the message body is empty: Telegram refuses empty messages")
         if len(parts) == 1:
             return await self._send_part(chat_id, message, parts[0], keyboard, where="")
-        progress = self._progress.get(message.outbox_id)
-        if progress is None or progress.parts != parts:
-            progress = _Progress(parts)
-            self._remember(message.outbox_id, progress)
-        elif progress.sent:
-            logger.info(
-                "outbox %d: resuming a %d-part Telegram message at part %d",
-                message.outbox_id,
-                len(parts),
-                progress.sent + 1,
-            )
-        while progress.sent < len(parts):
-            last = progress.sent == len(parts) - 1
-            where = f" (part {progress.sent + 1} of {len(parts)})"
-            try:
-                message_id = await self._send_part(
-                    chat_id,
-                    message,
-                    parts[progress.sent],
-                    keyboard if last else None,
-                    where=where,
-                )
-            except PermanentSendError:
-                self._progress.pop(message.outbox_id, None)
-                raise
-            progress.sent += 1
-            progress.last_id = message_id
-        self._progress.pop(message.outbox_id, None)
-        return progress.last_id
 
-    def _remember(self, outbox_id: int, progress: _Progress) -> None:
-        self._progress[outbox_id] = progress
-        self._progress.move_to_end(outbox_id)
-        while len(self._progress) > _PROGRESS_LIMIT:
-            self._progress.popitem(last=False)
+        async def send_part(index: int, count: int) -> str | None:
+            # The buttons go with the last part, under the whole text.
+            markup = keyboard if index == count - 1 else None
+            where = f" (part {index + 1} of {count})"
+            return await self._send_part(chat_id, message, parts[index], markup, where=where)
+
+        return await self._parts.send(message.outbox_id, parts, send_part)
 
     async def _send_part(
         self,

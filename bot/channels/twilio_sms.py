@@ -36,8 +36,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -53,6 +51,7 @@ from bot.channels.base import (
     SendError,
     TransientSendError,
 )
+from bot.channels.parts import PartedSends
 from bot.pacing import SegmentPacer
 from bot.settings import Settings
 from nlp.sms_segments import (
@@ -79,16 +78,6 @@ _AUTHENTICATION_CODES: Final = frozenset({20003})
 # Multi-part sends remembered between a transient failure and its retry.
 # Rows are retried within hours, and a dead letter's progress is only wasted
 # memory, so the oldest are forgotten beyond this.
-_PROGRESS_LIMIT: Final = 1024
-
-
-@dataclass(slots=True)
-class _Progress:
-    """How far a multi-part send got: the parts, and how many Twilio accepted."""
-
-    parts: tuple[str, ...]
-    sent: int = 0
-    last_sid: str | None = None
 
 
 class HeaderAuthTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
@@ -184,7 +173,7 @@ class TwilioSmsSender:
         )
         self._http_client = http_client if http_client is not None else HeaderAuthTwilioHttpClient()
         self._client = Client(account_sid, auth_token, http_client=self._http_client)
-        self._progress: OrderedDict[int, _Progress] = OrderedDict()
+        self._parts = PartedSends("SMS")
 
     @property
     def max_segments(self) -> int:
@@ -210,34 +199,12 @@ class TwilioSmsSender:
         parts = tuple(split_for_sms(message.body, self._max_segments))
         if len(parts) == 1:
             return await self._create(message, parts[0], where="")
-        progress = self._progress.get(message.outbox_id)
-        if progress is None or progress.parts != parts:
-            progress = _Progress(parts)
-            self._remember(message.outbox_id, progress)
-        elif progress.sent:
-            logger.info(
-                "outbox %d: resuming a %d-part SMS at part %d",
-                message.outbox_id,
-                len(parts),
-                progress.sent + 1,
-            )
-        while progress.sent < len(parts):
-            where = f" (part {progress.sent + 1} of {len(parts)})"
-            try:
-                sid = await self._create(message, parts[progress.sent], where=where)
-            except PermanentSendError:
-                self._progress.pop(message.outbox_id, None)
-                raise
-            progress.sent += 1
-            progress.last_sid = sid
-        self._progress.pop(message.outbox_id, None)
-        return progress.last_sid
 
-    def _remember(self, outbox_id: int, progress: _Progress) -> None:
-        self._progress[outbox_id] = progress
-        self._progress.move_to_end(outbox_id)
-        while len(self._progress) > _PROGRESS_LIMIT:
-            self._progress.popitem(last=False)
+        async def send_part(index: int, count: int) -> str | None:
+            where = f" (part {index + 1} of {count})"
+            return await self._create(message, parts[index], where=where)
+
+        return await self._parts.send(message.outbox_id, parts, send_part)
 
     async def _create(self, message: OutgoingMessage, body: str, *, where: str) -> str | None:
         """One Messages API call, paced; returns the SID or raises a ``SendError``."""
