@@ -17,7 +17,7 @@ from handlers import texts
 from handlers.context import Desk
 from handlers.duplicates import DuplicateMatch, find_duplicate
 from handlers.messages import SYSTEM, IncomingMessage, IntakeResult
-from handlers.notify import notify_admins, notify_department, notify_resident
+from handlers.notify import notify_admins, notify_department, notify_resident, triage_buttons
 from handlers.routing import RouteDecision
 from handlers.ticket_actions import send_transfer_slip, set_assignment
 from handlers.workflow import HANDLING, TRIAGE, Status
@@ -311,11 +311,15 @@ async def _register(
         assignment = await _auto_assign(desk, uow, ticket, decision)
     else:
         suggestions = "、".join(s.category for s in decision.suggestions) or "无"
+        buttons = await triage_buttons(
+            uow, desk.config, ticket, [score.category for score in decision.suggestions]
+        )
         await notify_admins(
             uow,
             desk.config,
             ticket,
             f"【待分派】受理编号 {ticket.number}，建议类别：{suggestions}。\n内容：{text}",
+            buttons=buttons,
         )
     if decision.urgent:
         await notify_admins(

@@ -6,11 +6,18 @@ and only if the change does.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
+from typing import Final
+
 from handlers.desk_config import DeskConfig
 from storage.models import Department, Ticket
 from storage.unit_of_work import UnitOfWork
 
 Buttons = list[list[dict[str, str]]]
+
+# The 【待分派】 keyboard's last button: every active department to choose from.
+OTHER_DEPARTMENTS: Final = "其他单位"
+_SUGGESTED: Final = 3
 
 # Purposes a resident who opted out does not receive; status updates still go.
 OPTIONAL_PURPOSES = frozenset({"prompt", "broadcast"})
@@ -19,6 +26,42 @@ OPTIONAL_PURPOSES = frozenset({"prompt", "broadcast"})
 def staff_buttons(number: str, actions: list[tuple[str, str]]) -> Buttons:
     """One row of buttons whose callback data (``t:<number>:<action>``) fits 64 bytes."""
     return [[{"text": label, "data": f"t:{number}:{action}"} for label, action in actions]]
+
+
+async def triage_buttons(
+    uow: UnitOfWork,
+    config: DeskConfig,
+    ticket: Ticket,
+    categories: Iterable[str],
+    *,
+    exclude: Collection[int] = (),
+) -> Buttons:
+    """The triage notice's keyboard: a department per suggested category, then 其他单位.
+
+    Callback data names the department (``g:<number>:<code>``), not the
+    category: category codes may be 60 Chinese characters (180 bytes), a
+    department code is at most 40 ASCII ones, so the data stays within
+    Telegram's 64 bytes and needs nothing re-derived when tapped.
+    """
+    number = ticket.number or ""
+    rows: Buttons = []
+    chosen: set[str] = set()
+    for code in categories:
+        category = config.category_by_code.get(code)
+        if category is None or category.department in chosen:
+            continue
+        department = await uow.directory.department_by_code(category.department)
+        if department is None or not department.active or department.is_supervision:
+            continue
+        if department.id in ticket.accused_department_ids or department.id in exclude:
+            continue  # never offer the department complained about (or the one returning it)
+        chosen.add(department.code)
+        label = f"{category.code}·{department.short_name}"
+        rows.append([{"text": label, "data": f"g:{number}:{department.code}"}])
+        if len(rows) == _SUGGESTED:
+            break
+    rows.append([{"text": OTHER_DEPARTMENTS, "data": f"o:{number}"}])
+    return rows
 
 
 async def notify_resident(
@@ -92,8 +135,15 @@ async def notify_department(
     return True
 
 
-async def notify_admins(uow: UnitOfWork, config: DeskConfig, ticket: Ticket, body: str) -> bool:
-    """Queue a notice to the centre's admin room, if one is configured."""
+async def notify_admins(
+    uow: UnitOfWork,
+    config: DeskConfig,
+    ticket: Ticket,
+    body: str,
+    *,
+    buttons: Buttons | None = None,
+) -> bool:
+    """Queue a notice (with its buttons, if any) to the centre's admin room, if configured."""
     if config.desk.admin_chat_id is None:
         _unroutable(uow, ticket, "admin room")
         return False
@@ -103,6 +153,7 @@ async def notify_admins(uow: UnitOfWork, config: DeskConfig, ticket: Ticket, bod
         body=body,
         ticket_id=ticket.id,
         purpose="admin",
+        buttons=buttons,
     )
     return True
 

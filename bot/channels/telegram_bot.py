@@ -46,6 +46,7 @@ from telegram.request import BaseRequest
 
 from bot.channels.telegram_admin import add_admin_handlers
 from bot.channels.telegram_staff import add_staff_handlers
+from bot.channels.telegram_triage import add_triage_handlers
 from bot.intake_worker import IntakeWorker
 from handlers import texts
 from handlers.context import Desk
@@ -230,6 +231,8 @@ class TelegramFrontDoor:
         add_staff_handlers(app, self._desk)
         # The admin room: /stats, /overdue, /find, /reveal.
         add_admin_handlers(app, self._desk)
+        # Triage in the admin room: one tap routes a ticket the router was unsure of.
+        add_triage_handlers(app, self._desk)
 
     async def _resident(self, update: Update, text: str, *, media: int = 0) -> None:
         """A resident's message, as any channel's: stored, answered by the outbox."""
