@@ -14,7 +14,13 @@ from handlers import texts
 from handlers.context import Desk
 from handlers.errors import InvalidInput, NotAuthorised, TicketNotFound
 from handlers.messages import Actor
-from handlers.notify import notify_admins, notify_department, notify_resident, staff_buttons
+from handlers.notify import (
+    notify_admins,
+    notify_department,
+    notify_resident,
+    staff_buttons,
+    triage_buttons,
+)
 from handlers.workflow import Action, Rating, Status, next_status
 from handlers.working_days import local_date_text
 from storage.models import Department, Ticket
@@ -311,8 +317,20 @@ async def handle_return(
         ticket.co_department_ids = []
         ticket.owner_staff_id = None
         ticket.deadline_at = None
+        # The category's own department is offered again unless it is the one returning it.
+        buttons = await triage_buttons(
+            uow,
+            desk.config,
+            ticket,
+            [ticket.category] if ticket.category else [],
+            exclude=[previous] if previous is not None else [],
+        )
         await notify_admins(
-            uow, desk.config, ticket, f"【退单】受理编号 {number}，理由：{reason}，请重新分派。"
+            uow,
+            desk.config,
+            ticket,
+            f"【退单】受理编号 {number}，理由：{reason}，请重新分派。",
+            buttons=buttons,
         )
         await notify_resident(uow, ticket, texts.resident_update(number, after))
         return {

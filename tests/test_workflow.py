@@ -150,7 +150,7 @@ EXPECTED_ROWS: dict[Action, list[tuple[tuple[str, str, str], str, str | None]]] 
     Action.CLAIM: [(SMS_UPDATE, "：已签收。", None)],
     Action.REPLY: [(SMS_UPDATE, f"：办理中。答复：{REPLY_TEXT}", None)],
     Action.RETURN: [
-        (ADMIN_NOTICE, f"【退单】受理编号 {{number}}，理由：{RETURN_REASON}", None),
+        (ADMIN_NOTICE, f"【退单】受理编号 {{number}}，理由：{RETURN_REASON}", "triage"),
         (SMS_UPDATE, "：重新分派中。", None),
     ],
     Action.TRANSFER: [
@@ -175,6 +175,9 @@ def expected_buttons(kind: str | None, number: str) -> list[list[dict[str, str]]
     if kind == "card":
         labels = [("签收", "claim"), ("办结", "resolve"), ("退单", "return"), ("转办", "transfer")]
         return [[{"text": text, "data": f"t:{number}:{action}"} for text, action in labels]]
+    if kind == "triage":
+        # Returned by the category's own department: only "other departments" is left.
+        return [[{"text": "其他单位", "data": f"o:{number}"}]]
     if kind == "rating":
         labels = [("满意", "1"), ("基本满意", "2"), ("不满意", "3")]
         return [[{"text": text, "data": f"r:{number}:{value}"} for text, value in labels]]
