@@ -24,8 +24,7 @@ from typing import Any, Final
 from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
-from bot.channels.telegram_staff import CHANNEL_BOT_ID, GROUP_ANONYMOUS_BOT_ID
-from handlers.actors import staff_in_chat
+from bot.channels.telegram_staff import acting_staff
 from handlers.context import Desk
 from handlers.errors import DeskError, NotAuthorised
 from handlers.figures import (
@@ -214,19 +213,10 @@ class _AdminHandlers:
 
     async def _actor(self, update: Update) -> Actor | None:
         """The centre staff member giving the command; anyone else is refused and gets None."""
-        chat, user = update.effective_chat, update.effective_user
-        if chat is None or user is None:
-            return None
-        anonymous = user.id in (GROUP_ANONYMOUS_BOT_ID, CHANNEL_BOT_ID) or user.is_bot
-        message = update.effective_message
-        if not anonymous and (message is None or message.sender_chat is None):
-            try:
-                return await staff_in_chat(self._desk, user.id, chat.id)
-            except NotAuthorised:
-                logger.info("User %s used an admin command without a centre role", user.id)
-        # Anonymous admins and channel posts included: nobody to hold to account.
-        await self._tell(update, REFUSED)
-        return None
+        actor = await acting_staff(self._desk, update)
+        if actor is None:
+            await self._tell(update, REFUSED)
+        return actor
 
     async def _tell(self, update: Update, body: str) -> None:
         """Queue the answer to the admin room (and topic) the command came from."""

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from telegram import Update
+from telegram import CallbackQuery, Update
 from telegram.constants import ChatType
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
@@ -101,6 +102,45 @@ def parse_bot_message(text: str) -> tuple[Action, str] | None:
     return None
 
 
+async def acting_staff(desk: Desk, update: Update) -> Actor | None:
+    """The registered staff member behind an update, or None for anyone to refuse.
+
+    Rights come from ``staff_in_chat``: the chat names the department (the
+    admin room, the centre). Anonymous group admins, channel posts and bots
+    are refused whatever the chat: 首问负责制 needs a person to hold to account.
+    """
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None:
+        return None
+    # A button press carries the bot's own message; only a sent message has a sender_chat.
+    sent = update.effective_message if update.callback_query is None else None
+    anonymous = user.id in (GROUP_ANONYMOUS_BOT_ID, CHANNEL_BOT_ID) or user.is_bot
+    if anonymous or (sent is not None and sent.sender_chat is not None):
+        return None
+    try:
+        return await staff_in_chat(desk, user.id, chat.id)
+    except NotAuthorised:
+        logger.info("User %s has no role in chat %s", user.id, chat.id)
+        return None
+
+
+async def tapped(
+    update: Update,
+    pattern: re.Pattern[str],
+    actor_of: Callable[[Update], Awaitable[Actor | None]],
+) -> tuple[CallbackQuery, re.Match[str], Actor] | None:
+    """A button press matching ``pattern`` by someone who may act; others are refused here."""
+    query = update.callback_query
+    found = pattern.match(query.data or "") if query else None
+    if query is None or found is None:
+        return None
+    actor = await actor_of(update)
+    if actor is None:
+        await query.answer(REFUSED, show_alert=True)
+        return None
+    return query, found, actor
+
+
 class _StaffHandlers:
     """The handlers, bound to the desk they act on."""
 
@@ -109,14 +149,10 @@ class _StaffHandlers:
 
     async def card_button(self, update: Update, context: Context) -> None:
         """A card button: 签收 at once; 办结/退单 ask for text; 转办 lists the departments."""
-        query = update.callback_query
-        found = CARD_BUTTON.match(query.data or "") if query else None
-        if query is None or found is None:
+        pressed = await tapped(update, CARD_BUTTON, self._actor)
+        if pressed is None:
             return
-        actor = await self._actor(update)
-        if actor is None:
-            await query.answer(REFUSED, show_alert=True)
-            return
+        query, found, actor = pressed
         number, action = found.group(1), Action(found.group(2))
         try:
             answer = await self._card_action(update, actor, number, action)
@@ -145,14 +181,10 @@ class _StaffHandlers:
 
     async def transfer_button(self, update: Update, context: Context) -> None:
         """A department on the 转办 keyboard: the ticket moves and that group gets the card."""
-        query = update.callback_query
-        found = TRANSFER_BUTTON.match(query.data or "") if query else None
-        if query is None or found is None:
+        pressed = await tapped(update, TRANSFER_BUTTON, self._actor)
+        if pressed is None:
             return
-        actor = await self._actor(update)
-        if actor is None:
-            await query.answer(REFUSED, show_alert=True)
-            return
+        query, found, actor = pressed
         number, code = found.groups()
         try:
             await handle_transfer(self._desk, number, actor, code)
@@ -207,17 +239,10 @@ class _StaffHandlers:
 
     async def _actor(self, update: Update) -> Actor | None:
         """The staff member acting in this group, or None for anyone we must refuse."""
-        chat, user = update.effective_chat, update.effective_user
-        if chat is None or user is None or chat.type not in _GROUPS:
+        chat = update.effective_chat
+        if chat is None or chat.type not in _GROUPS:
             return None  # channels and private chats have no department
-        anonymous = user.id in (GROUP_ANONYMOUS_BOT_ID, CHANNEL_BOT_ID) or user.is_bot
-        if anonymous or (update.message is not None and update.message.sender_chat is not None):
-            return None  # nobody to hold to account (首问负责制 needs a person)
-        try:
-            return await staff_in_chat(self._desk, user.id, chat.id)
-        except NotAuthorised:
-            logger.info("User %s has no role in chat %s", user.id, chat.id)
-            return None
+        return await acting_staff(self._desk, update)
 
     async def _allowed(self, number: str, actor: Actor, action: Action) -> Ticket:
         """The ticket, if ``actor`` may do ``action`` to it now; the action's own errors if not."""

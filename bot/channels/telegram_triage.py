@@ -26,10 +26,9 @@ from typing import Any, Final
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
-from bot.channels.telegram_staff import CHANNEL_BOT_ID, GROUP_ANONYMOUS_BOT_ID, REFUSED
-from handlers.actors import staff_in_chat
+from bot.channels.telegram_staff import acting_staff, tapped
 from handlers.context import Desk
-from handlers.errors import DeskError, IllegalTransition, NotAuthorised, TicketNotFound
+from handlers.errors import DeskError, IllegalTransition, TicketNotFound
 from handlers.messages import Actor
 from handlers.notify import Buttons
 from handlers.texts import STATUS_LABELS
@@ -70,14 +69,10 @@ class _TriageHandlers:
 
     async def assign_button(self, update: Update, context: Context) -> None:
         """A department button: the ticket is 受理 and 转办 there; the tap says where."""
-        query = update.callback_query
-        found = ASSIGN_BUTTON.match(query.data or "") if query else None
-        if query is None or found is None:
+        pressed = await tapped(update, ASSIGN_BUTTON, self._actor)
+        if pressed is None:
             return
-        actor = await self._actor(update)
-        if actor is None:
-            await query.answer(REFUSED, show_alert=True)
-            return
+        query, found, actor = pressed
         number, code = found.groups()
         try:
             ticket = await self._ticket(number)
@@ -93,14 +88,10 @@ class _TriageHandlers:
 
     async def other_button(self, update: Update, context: Context) -> None:
         """其他单位: the admin room gets a keyboard of every department to choose from."""
-        query = update.callback_query
-        found = OTHER_BUTTON.match(query.data or "") if query else None
-        if query is None or found is None:
+        pressed = await tapped(update, OTHER_BUTTON, self._actor)
+        if pressed is None:
             return
-        actor = await self._actor(update)
-        if actor is None:
-            await query.answer(REFUSED, show_alert=True)
-            return
+        query, found, _ = pressed
         number = found.group(1)
         try:
             ticket = await self._ticket(number)
@@ -118,16 +109,10 @@ class _TriageHandlers:
 
     async def _actor(self, update: Update) -> Actor | None:
         """The centre staff member tapping in the admin room, or None for anyone else."""
-        chat, user = update.effective_chat, update.effective_user
-        if chat is None or user is None or chat.id != self._desk.config.desk.admin_chat_id:
+        chat = update.effective_chat
+        if chat is None or chat.id != self._desk.config.desk.admin_chat_id:
             return None
-        if user.id in (GROUP_ANONYMOUS_BOT_ID, CHANNEL_BOT_ID) or user.is_bot:
-            return None  # nobody to hold to account
-        try:
-            return await staff_in_chat(self._desk, user.id, chat.id)
-        except NotAuthorised:
-            logger.info("User %s may not route tickets in the admin room", user.id)
-            return None
+        return await acting_staff(self._desk, update)
 
     async def _ticket(self, number: str) -> Ticket:
         async with self._desk.database.reading() as uow:
