@@ -24,7 +24,7 @@ from typing import Any, Final
 from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
-from bot.channels.telegram_staff import acting_staff
+from bot.channels.telegram_staff import acting_staff, say_in_chat, topic_of
 from handlers.context import Desk
 from handlers.errors import DeskError, NotAuthorised
 from handlers.figures import (
@@ -201,7 +201,7 @@ class _AdminHandlers:
             return
         try:
             # The answer is queued by handle_reveal itself, with the audit event.
-            await handle_reveal(self._desk, number, actor, user.id, thread_id=_thread(update))
+            await handle_reveal(self._desk, number, actor, user.id, thread_id=topic_of(update))
         except NotAuthorised:
             logger.info("User %s may not reveal contacts", user.id)
             await self._tell(update, REVEAL_REFUSED)
@@ -223,18 +223,4 @@ class _AdminHandlers:
         chat = update.effective_chat
         if chat is None:  # pragma: no cover - the room filter only passes chats
             return
-        async with self._desk.database.transaction() as uow:
-            await uow.outbox.enqueue(
-                channel="telegram",
-                recipient=str(chat.id),
-                thread_id=_thread(update),
-                body=body,
-                purpose="admin",
-            )
-        self._desk.on_outbox()
-
-
-def _thread(update: Update) -> int | None:
-    """The forum topic the command came from; outside forums the main thread."""
-    message = update.effective_message
-    return message.message_thread_id if message and message.is_topic_message else None
+        await say_in_chat(self._desk, chat.id, topic_of(update), body, purpose="admin")

@@ -45,7 +45,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.channels.telegram_admin import add_admin_handlers
-from bot.channels.telegram_staff import add_staff_handlers
+from bot.channels.telegram_staff import add_staff_handlers, say_in_chat, topic_of
 from bot.channels.telegram_triage import add_triage_handlers
 from bot.intake_worker import IntakeWorker
 from handlers import texts
@@ -278,7 +278,7 @@ class TelegramFrontDoor:
         message, chat, user = update.effective_message, update.effective_chat, update.effective_user
         if message is None or chat is None or user is None:
             return
-        thread_id = message.message_thread_id if message.is_topic_message else None
+        thread_id = topic_of(update)
         code = " ".join(context.args or ())
         try:
             bound = await bind_group(self._desk, user.id, chat.id, thread_id, code)
@@ -288,7 +288,7 @@ class TelegramFrontDoor:
             reply = exc.resident_message
         else:
             reply = f"已将本群绑定为{bound.name}的工作群，新的工单将发送到这里。"
-        await _say_in_chat(self._desk, chat.id, thread_id, reply)
+        await say_in_chat(self._desk, chat.id, thread_id, reply, purpose="reply")
 
     async def _membership(self, update: Update, context: Context) -> None:
         """The bot was added to or removed from a group."""
@@ -300,22 +300,24 @@ class TelegramFrontDoor:
         if change.new_chat_member.status in ("left", "kicked"):
             name = await bot_left_group(self._desk, chat_id)
             if name is not None and admin_room is not None and admin_room != chat_id:
-                await _say_in_chat(
+                await say_in_chat(
                     self._desk,
                     admin_room,
                     None,
                     f"注意：机器人已被移出{name}的工作群，该单位的工单无法送达，"
                     "请重新拉入机器人或在新群中发送 /bind 单位代码。",
+                    purpose="reply",
                 )
         elif change.old_chat_member.status in ("left", "kicked"):
             async with self._desk.database.reading() as uow:
                 bound = await uow.directory.department_by_chat(chat_id)
             if bound is None and chat_id != admin_room:
-                await _say_in_chat(
+                await say_in_chat(
                     self._desk,
                     chat_id,
                     None,
                     "您好！请投诉中心管理员在本群发送 /bind 单位代码，将本群设为该单位的工作群。",
+                    purpose="reply",
                 )
 
     async def _migrated(self, update: Update, context: Context) -> None:
@@ -356,23 +358,8 @@ class TelegramFrontDoor:
         if chat is None:
             return
         await opt_in(self._desk, CHANNEL, str(chat.id))
-        async with self._desk.database.transaction() as uow:
-            await uow.outbox.enqueue(
-                channel=CHANNEL,
-                recipient=str(chat.id),
-                body=texts.telegram_welcome(self._desk.config.desk.name),
-                purpose="reply",
-            )
-        self._desk.on_outbox()
-
-
-async def _say_in_chat(desk: Desk, chat_id: int, thread_id: int | None, body: str) -> None:
-    """A message to a group chat, by the outbox like every other."""
-    async with desk.database.transaction() as uow:
-        await uow.outbox.enqueue(
-            channel=CHANNEL, recipient=str(chat_id), thread_id=thread_id, body=body, purpose="reply"
-        )
-    desk.on_outbox()
+        welcome = texts.telegram_welcome(self._desk.config.desk.name)
+        await say_in_chat(self._desk, chat.id, None, welcome, purpose="reply")
 
 
 def _sender_of(data: dict[str, Any]) -> str:

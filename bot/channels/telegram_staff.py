@@ -35,6 +35,7 @@ from handlers.actors import staff_in_chat
 from handlers.context import Desk
 from handlers.errors import DeskError, NotAuthorised, TicketNotFound
 from handlers.messages import Actor
+from handlers.notify import Buttons
 from handlers.ticket_actions import (
     authorise,
     handle_claim,
@@ -100,6 +101,39 @@ def parse_bot_message(text: str) -> tuple[Action, str] | None:
     if card := _CARD_TEXT.search(text):
         return Action.REPLY, card.group(1)
     return None
+
+
+def topic_of(update: Update) -> int | None:
+    """The forum topic an update came from, where the bot answers; else the main thread.
+
+    Outside forums ``message_thread_id`` names a reply thread, which sendMessage
+    would refuse. A card too old for Telegram to show in a callback has no
+    message: the answer goes to the main thread.
+    """
+    message = update.effective_message
+    return message.message_thread_id if message and message.is_topic_message else None
+
+
+async def say_in_chat(
+    desk: Desk,
+    chat_id: int,
+    thread_id: int | None,
+    body: str,
+    *,
+    purpose: str,
+    buttons: Buttons | None = None,
+) -> None:
+    """Queue a message to a chat (and topic): by the outbox, like every other message."""
+    async with desk.database.transaction() as uow:
+        await uow.outbox.enqueue(
+            channel="telegram",
+            recipient=str(chat_id),
+            thread_id=thread_id,
+            body=body,
+            purpose=purpose,
+            buttons=buttons,
+        )
+    desk.on_outbox()
 
 
 async def acting_staff(desk: Desk, update: Update) -> Actor | None:
@@ -269,23 +303,10 @@ class _StaffHandlers:
         return [keys[i : i + _BUTTONS_PER_ROW] for i in range(0, len(keys), _BUTTONS_PER_ROW)]
 
     async def _tell(
-        self,
-        chat_id: int,
-        thread_id: int | None,
-        body: str,
-        buttons: list[list[dict[str, str]]] | None = None,
+        self, chat_id: int, thread_id: int | None, body: str, buttons: Buttons | None = None
     ) -> None:
         """Queue a message to the group (and topic) the staff member acted in."""
-        async with self._desk.database.transaction() as uow:
-            await uow.outbox.enqueue(
-                channel="telegram",
-                recipient=str(chat_id),
-                thread_id=thread_id,
-                body=body,
-                purpose="staff",
-                buttons=buttons,
-            )
-        self._desk.on_outbox()
+        await say_in_chat(self._desk, chat_id, thread_id, body, purpose="staff", buttons=buttons)
 
 
 def _place(update: Update) -> tuple[int, int | None]:
@@ -296,9 +317,4 @@ def _place(update: Update) -> tuple[int, int | None]:
     chat = update.effective_chat
     if chat is None:  # pragma: no cover - _actor refuses updates without a chat
         raise NotAuthorised("an update without a chat")
-    # A card too old for Telegram to show in the callback has no message: the
-    # answer goes to the group's main thread. Outside forums message_thread_id
-    # names a reply thread, which sendMessage would refuse.
-    message = update.effective_message
-    thread = message.message_thread_id if message and message.is_topic_message else None
-    return chat.id, thread
+    return chat.id, topic_of(update)

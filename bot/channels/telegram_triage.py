@@ -26,7 +26,7 @@ from typing import Any, Final
 from telegram import Update
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
-from bot.channels.telegram_staff import acting_staff, tapped
+from bot.channels.telegram_staff import acting_staff, say_in_chat, tapped, topic_of
 from handlers.context import Desk
 from handlers.errors import DeskError, IllegalTransition, TicketNotFound
 from handlers.messages import Actor
@@ -136,15 +136,6 @@ class _TriageHandlers:
         """Queue a message to the admin room (and the forum topic tapped in)."""
         chat = update.effective_chat
         assert chat is not None  # _actor let only the admin room through
-        message = update.effective_message
-        thread = message.message_thread_id if message and message.is_topic_message else None
-        async with self._desk.database.transaction() as uow:
-            await uow.outbox.enqueue(
-                channel="telegram",
-                recipient=str(chat.id),
-                thread_id=thread,
-                body=body,
-                purpose="admin",
-                buttons=buttons,
-            )
-        self._desk.on_outbox()
+        await say_in_chat(
+            self._desk, chat.id, topic_of(update), body, purpose="admin", buttons=buttons
+        )
