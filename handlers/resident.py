@@ -14,7 +14,6 @@ gets.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 from handlers import texts
 from handlers.context import Desk
@@ -42,8 +41,6 @@ logger = logging.getLogger(__name__)
 # Waiting for a rating counts as open: it still asks something of the resident.
 OPEN_STATUSES = frozenset(status.value for status in (*TRIAGE, *HANDLING, Status.RESOLVED))
 LISTED = 3
-# A resident's tickets "since" the epoch are all of them.
-_EVER = datetime(1970, 1, 1, tzinfo=UTC)
 # Events after which an earlier interim reply no longer describes the work.
 _NEW_ROUND = frozenset({"assign", "transfer", "return", "reopen", "rate", "resolve"})
 # handle_rate queues its own confirmation (to the rater and the ticket's
@@ -136,10 +133,7 @@ async def list_open_tickets(desk: Desk, channel: str, address: str) -> str:
 
 async def _own_tickets(uow: UnitOfWork, contact_id: int, statuses: frozenset[str]) -> list[Ticket]:
     """The tickets this contact registered that are in ``statuses``, newest first."""
-    # The contact's tickets are few (new tickets per sender are rate-limited),
-    # so they are read once and filtered here.
-    tickets = await uow.tickets.of_contact_since(contact_id, _EVER)
-    return [ticket for ticket in tickets if ticket.status in statuses]
+    return list(await uow.tickets.of_contact_in(contact_id, statuses))
 
 
 async def rate_ticket(

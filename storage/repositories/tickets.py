@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nlp.ticket_numbers import format_ticket_number
@@ -62,9 +62,18 @@ class TicketRepository:
 
     async def of_contact_since(self, contact_id: int, since: datetime) -> Sequence[Ticket]:
         """Tickets this contact opened since ``since``, newest first."""
+        return await self._of_contact(contact_id, Ticket.created_at >= since)
+
+    async def of_contact_in(self, contact_id: int, statuses: Collection[str]) -> Sequence[Ticket]:
+        """Tickets this contact opened that are in ``statuses``, newest first."""
+        return await self._of_contact(contact_id, Ticket.status.in_(statuses))
+
+    async def _of_contact(
+        self, contact_id: int, condition: ColumnElement[bool]
+    ) -> Sequence[Ticket]:
         result = await self._session.execute(
             select(Ticket)
-            .where(Ticket.contact_id == contact_id, Ticket.created_at >= since)
+            .where(Ticket.contact_id == contact_id, condition)
             .order_by(Ticket.id.desc())
         )
         return result.scalars().all()
