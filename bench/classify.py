@@ -18,10 +18,10 @@ from __future__ import annotations
 import argparse
 import csv
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jieba
+from eval_keywords import paired_rates
 
 from bot.config_file import load_desk_config
 from handlers.nlp_setup import load_nlp
@@ -38,35 +38,6 @@ def read_texts(path: Path, limit: int) -> list[str]:
     with path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))[:limit]
     return [f"{row.get('title') or ''}。{row['text']}".lstrip("。") for row in rows]
-
-
-def paired_rates(
-    ours: Callable[[str], object],
-    theirs: Callable[[str], object],
-    texts: Sequence[str],
-    passes: int,
-) -> tuple[float, float]:
-    """Docs/s of both, timed text by text in turn, from the pass with the median ratio.
-
-    On a shared machine the speed drifts within seconds; timing the two
-    alternately on each text puts both under the same conditions, where
-    timing one whole run after the other measured ratios from 1.2 to 1.7.
-    """
-    runs: list[tuple[float, float]] = []
-    clock = time.perf_counter
-    for _ in range(passes):
-        spent_ours = spent_theirs = 0.0
-        for text in texts:
-            start = clock()
-            ours(text)
-            middle = clock()
-            theirs(text)
-            spent_ours += middle - start
-            spent_theirs += clock() - middle
-        runs.append((spent_ours, spent_theirs))
-    runs.sort(key=lambda run: run[0] / run[1])
-    spent_ours, spent_theirs = runs[len(runs) // 2]
-    return len(texts) / spent_ours, len(texts) / spent_theirs
 
 
 def engine(model: Path | None) -> Classifier | None:
