@@ -78,6 +78,10 @@ class DirectoryRepository:
         )
         return result.scalars().first()
 
+    async def staff_by_id(self, staff_id: int) -> Staff | None:
+        """A staff record by its id, active or not (a ticket's owner may have left)."""
+        return await self._session.get(Staff, staff_id)
+
     async def staff_member(self, telegram_user_id: int, department_id: int) -> Staff | None:
         """The active staff record of this user in this department."""
         result = await self._session.execute(
@@ -93,6 +97,39 @@ class DirectoryRepository:
         """Every staff row, active or not, that came from ``source``."""
         result = await self._session.execute(select(Staff).where(Staff.source == source))
         return result.scalars().all()
+
+    async def staff_record(self, telegram_user_id: int, department_id: int) -> Staff | None:
+        """This user's staff row in this department, active or not."""
+        result = await self._session.execute(
+            select(Staff).where(
+                Staff.telegram_user_id == telegram_user_id, Staff.department_id == department_id
+            )
+        )
+        return result.scalar_one_or_none()
+
+    async def staff_in(
+        self, department_id: int | None = None
+    ) -> Sequence[tuple[Staff, Department]]:
+        """Active staff with their department (one department's, or of every active one).
+
+        In department order, then by user id.
+        """
+        query = (
+            select(Staff, Department)
+            .join(Department, Department.id == Staff.department_id)
+            .where(Staff.active.is_(True), Department.active.is_(True))
+            .order_by(Department.id, Staff.telegram_user_id)
+        )
+        if department_id is not None:
+            query = query.where(Staff.department_id == department_id)
+        result = await self._session.execute(query)
+        return [(staff, department) for staff, department in result.all()]
+
+    async def deactivate_staff(self, staff: Staff, *, source: str) -> None:
+        """End a staff member's rights; the row stays (tickets and events refer to it)."""
+        staff.active = False
+        staff.source = source
+        await self._session.flush()
 
     async def upsert_staff(
         self, *, telegram_user_id: int, department_id: int, role: str, name: str, source: str
