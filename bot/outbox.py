@@ -189,7 +189,11 @@ class OutboxDispatcher:
             rows = await uow.outbox.claim_due(
                 now=self._clock(), lease=self._policy.lease, limit=self._policy.batch_size
             )
-            claims = [_claim_of(row) for row in rows]
+            # An edit's target was sent before it (the claim keeps a chat's order).
+            targets = await uow.outbox.sent_message_ids(
+                [row.edit_of_id for row in rows if row.edit_of_id is not None]
+            )
+            claims = [_claim_of(row, targets) for row in rows]
         if not claims:
             return 0
         logger.debug(
@@ -379,7 +383,7 @@ class OutboxDispatcher:
                 )
 
 
-def _claim_of(row: OutboxMessage) -> _Claim:
+def _claim_of(row: OutboxMessage, sent_ids: Mapping[int, str]) -> _Claim:
     """Copy what sending needs out of a row, so nothing touches it after its session."""
     return _Claim(
         message=OutgoingMessage(
@@ -390,6 +394,9 @@ def _claim_of(row: OutboxMessage) -> _Claim:
             buttons=row.buttons,
             thread_id=row.thread_id,
             ticket_id=row.ticket_id,
+            kind=row.kind,
+            payload=row.payload,
+            edit_message_id=sent_ids.get(row.edit_of_id) if row.edit_of_id is not None else None,
         ),
         attempts=row.attempts,
         last_error=row.last_error,

@@ -17,8 +17,13 @@ from datetime import timedelta
 from handlers.context import Desk
 from handlers.intake import register_stored, store_message
 from handlers.messages import IncomingMessage, IntakeResult
-from handlers.resident import handle_resident_command
-from handlers.resident_commands import Complaint, ResidentCommand, parse_resident_message
+from handlers.resident import handle_resident_command, open_ticket_buttons
+from handlers.resident_commands import (
+    Complaint,
+    ListOpen,
+    ResidentCommand,
+    parse_resident_message,
+)
 from storage.models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -84,6 +89,12 @@ async def _answer_command(
     # stored, the command runs again at start-up: every command is idempotent
     # except a rating, whose second run is refused politely.
     reply = await handle_resident_command(desk, message.channel, message.sender, command) or ""
+    # On Telegram the list of open tickets has a button per ticket: a tap shows its timeline.
+    buttons = (
+        await open_ticket_buttons(desk, message.channel, message.sender)
+        if isinstance(command, ListOpen)
+        else None
+    )
     if message.provider_keyword is not None:
         # Twilio answered STOP/START/HELP itself; a second answer would be noise
         # (and after STOP, refused with error 21610).
@@ -96,7 +107,11 @@ async def _answer_command(
         inbound.reply_inline = message.reply_inline
         if reply and not message.reply_inline:
             await uow.outbox.enqueue(
-                channel=message.channel, recipient=message.sender, body=reply, purpose="reply"
+                channel=message.channel,
+                recipient=message.sender,
+                body=reply,
+                purpose="reply",
+                buttons=buttons,
             )
     desk.on_outbox()
     return IntakeResult(reply=reply, ticket_number=None, duplicate=False)

@@ -11,15 +11,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from handlers import texts
+from handlers.cards import DETAILS_OPENED, refresh_cards, send_attachments, send_cards
 from handlers.context import Desk
 from handlers.duplicates import DuplicateMatch, find_duplicate
 from handlers.messages import SYSTEM, IncomingMessage, IntakeResult
-from handlers.notify import notify_admins, notify_department, notify_resident, triage_buttons
+from handlers.notify import (
+    Buttons,
+    notify_admins,
+    notify_department,
+    notify_resident,
+    triage_buttons,
+)
 from handlers.routing import RouteDecision
-from handlers.ticket_actions import send_transfer_slip, set_assignment
+from handlers.ticket_actions import set_assignment
 from handlers.workflow import HANDLING, TRIAGE, Status
 from nlp.extract import place_names
 from nlp.normalise import clean, normalise
@@ -91,17 +98,23 @@ async def register_stored(desk: Desk, inbound_id: int, message: IncomingMessage)
             if analysis is not None
             else None
         )
-        recent = await _recent_tickets(desk, uow, message) if analysis is not None else None
-        if analysis is None:
-            reply, number = _refusal(desk, text, message), None
-            if not message.reply_inline:
-                await _answer(uow, message, reply, ticket_id=None)
-        elif recent is not None and recent.follow_up is not None:
+        # Attachments alone are details for a recent ticket, never a complaint.
+        attachments_only = not text and bool(message.attachments)
+        recent = (
+            await _recent_tickets(desk, uow, message)
+            if analysis is not None or attachments_only
+            else None
+        )
+        if recent is not None and recent.follow_up is not None:
             ticket = recent.follow_up
             reply, number = await _add_details(desk, uow, ticket, message, text), ticket.number
             inbound.ticket_id = ticket.id
             if not message.reply_inline:
                 await _answer(uow, message, reply, ticket_id=ticket.id)
+        elif analysis is None:
+            reply, number = _refusal(desk, text, message), None
+            if not message.reply_inline:
+                await _answer(uow, message, reply, ticket_id=None)
         elif recent is not None and recent.over_limit:
             reply, number = texts.rate_limited(desk.config.desk.new_ticket_window_minutes), None
             logger.warning(
@@ -119,13 +132,16 @@ async def register_stored(desk: Desk, inbound_id: int, message: IncomingMessage)
         else:
             decision = analysis[0]
             ticket, slip = await _register(desk, uow, message, text, decision)
+            await _keep_attachments(uow, ticket, message)
             inbound.ticket_id = ticket.id
             reply, number = await _service_card(uow, ticket), ticket.number
             # The resident's card is queued first: they hear back before anyone else.
             if not message.reply_inline:
-                await notify_resident(uow, ticket, reply, purpose="card")
+                await notify_resident(
+                    uow, ticket, reply, purpose="card", buttons=details_button(message, ticket)
+                )
             if slip is not None:
-                await send_transfer_slip(desk, uow, ticket, *slip)
+                await send_cards(desk, uow, ticket, *slip)
         inbound.reply_text = reply
     desk.on_outbox()
     return IntakeResult(reply=reply, ticket_number=number, duplicate=False)
@@ -159,33 +175,84 @@ async def _recent_tickets(desk: Desk, uow: UnitOfWork, message: IncomingMessage)
         and Status(newest.status) in TRIAGE | HANDLING
         else None
     )
+    if follow_up is None and settings.follow_up_minutes > 0:
+        follow_up = await _opened_for_details(uow, contact.id, follow_up_since)
     opened = sum(1 for ticket in recent if ticket.created_at >= limit_since)
     over_limit = settings.new_ticket_limit > 0 and opened >= settings.new_ticket_limit
     return _Recent(follow_up, over_limit)
 
 
+async def _opened_for_details(uow: UnitOfWork, contact_id: int, since: datetime) -> Ticket | None:
+    """The open ticket whose 补充材料 button the sender pressed since ``since``, if any."""
+    open_tickets = await uow.tickets.of_contact_in(contact_id, [s.value for s in TRIAGE | HANDLING])
+    opened = await uow.events.latest(
+        ticket_ids=[t.id for t in open_tickets], action=DETAILS_OPENED, since=since
+    )
+    if opened is None:
+        return None
+    return next(t for t in open_tickets if t.id == opened.ticket_id)
+
+
+def details_button(message: IncomingMessage, ticket: Ticket) -> Buttons | None:
+    """The service card's 补充材料 button, where the channel has buttons (Telegram)."""
+    if message.channel != "telegram":
+        return None
+    return [[{"text": "补充材料", "data": f"d:{ticket.number}"}]]
+
+
+async def _keep_attachments(uow: UnitOfWork, ticket: Ticket, message: IncomingMessage) -> list[int]:
+    """Store the message's attachments with the ticket; their row ids."""
+    kept = []
+    for attachment in message.attachments:
+        row = await uow.attachments.add(
+            ticket_id=ticket.id,
+            channel=message.channel,
+            kind=attachment.kind,
+            file_ref=attachment.file_ref,
+            file_name=attachment.file_name,
+            latitude=attachment.latitude,
+            longitude=attachment.longitude,
+        )
+        kept.append(row.id)
+    return kept
+
+
 async def _add_details(
     desk: Desk, uow: UnitOfWork, ticket: Ticket, message: IncomingMessage, text: str
 ) -> str:
-    """Append a follow-up text to the ticket and tell whoever handles it."""
-    ticket.text = f"{ticket.text}\n【补充】{text}"
+    """Append a follow-up (text, attachments or both) to the ticket and tell whoever handles it."""
+    if text:
+        ticket.text = f"{ticket.text}\n【补充】{text}"
     ticket.updated_at = desk.clock()
+    kept = await _keep_attachments(uow, ticket, message)
     uow.events.append(
         ticket_id=ticket.id,
         actor=f"citizen:{ticket.citizen_id}",
         action="add_details",
-        detail={"channel": message.channel, "inbound": message.external_id, "text": text},
+        detail={
+            "channel": message.channel,
+            "inbound": message.external_id,
+            "text": text,
+            "attachments": kept,
+        },
     )
     if ticket.department_id is not None and Status(ticket.status) in HANDLING:
-        department = await uow.directory.department(ticket.department_id)
-        if department is not None:
-            await notify_department(
-                uow,
-                desk.config,
-                department,
-                ticket,
-                f"【补充材料】受理编号 {ticket.number}：{text}",
-            )
+        handling = [ticket.department_id, *ticket.co_department_ids]
+        attachments = [a for a in await uow.attachments.of_ticket(ticket.id) if a.id in kept]
+        for department_id in handling:
+            department = await uow.directory.department(department_id)
+            if department is None:  # pragma: no cover - departments are never deleted
+                continue
+            if text:
+                await notify_department(
+                    uow,
+                    desk.config,
+                    department,
+                    ticket,
+                    f"【补充材料】受理编号 {ticket.number}：{text}",
+                )
+            await send_attachments(desk, uow, ticket, department, attachments)
+    await refresh_cards(desk, uow, ticket)
     return texts.details_appended(ticket.number or "")
 
 
@@ -237,6 +304,8 @@ async def _merge(uow: UnitOfWork, message: IncomingMessage, duplicate: Duplicate
 
 def _refusal(desk: Desk, text: str, message: IncomingMessage) -> str:
     """The polite answer to a message that cannot become a ticket."""
+    if not text and message.attachments:
+        return texts.attachments_need_text(desk.config.desk.follow_up_minutes)
     if not text:
         return texts.media_only() if message.media_count else texts.empty_complaint()
     return texts.complaint_too_long(desk.config.desk.max_text_chars)

@@ -9,6 +9,17 @@ ActorKind = Literal["system", "citizen", "staff"]
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A photo, document or location a resident sent (a Telegram file id or coordinates)."""
+
+    kind: str  # photo | document | location
+    file_ref: str | None = None
+    file_name: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IncomingMessage:
     """One message a channel accepted, in channel-neutral form.
 
@@ -26,6 +37,8 @@ class IncomingMessage:
     reply_inline: bool = False
     # Photos or other attachments that came with it (the text may be empty).
     media_count: int = 0
+    # Those the desk can keep and pass on to the department (Telegram's).
+    attachments: tuple[Attachment, ...] = ()
     # A keyword the provider acted on and answered itself (Twilio's STOP,
     # START, HELP, or its OptOutType for a custom word): the desk applies it
     # and sends nothing of its own.

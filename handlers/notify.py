@@ -7,10 +7,10 @@ and only if the change does.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from typing import Final
+from typing import Any, Final
 
 from handlers.desk_config import DeskConfig
-from storage.models import Department, Ticket
+from storage.models import Department, OutboxMessage, Ticket
 from storage.unit_of_work import UnitOfWork
 
 Buttons = list[list[dict[str, str]]]
@@ -114,25 +114,41 @@ async def notify_department(
     body: str,
     *,
     buttons: Buttons | None = None,
-) -> bool:
-    """Queue a notice to the department's group chat (the admin room if it has none)."""
+    purpose: str = "department",
+    kind: str = "text",
+    payload: dict[str, Any] | None = None,
+) -> OutboxMessage | None:
+    """Queue a notice to the department's group chat (the admin room if it has none).
+
+    Returns the outbox row, or None when there was nowhere to send it. A
+    redirected notice says so in its first line, and its payload (if any)
+    records ``redirected`` so an edit of it can say so again.
+    """
     chat_id, thread_id = department.chat_id, department.thread_id
     if chat_id is None:
         chat_id, thread_id = config.desk.admin_chat_id, None
-        body = f"（{department.name}未绑定群组，转至管理群）\n{body}"
+        body = f"{redirect_line(department)}\n{body}"
+        if payload is not None:
+            payload = {**payload, "redirected": True}
     if chat_id is None:
         _unroutable(uow, ticket, department.code)
-        return False
-    await uow.outbox.enqueue(
+        return None
+    return await uow.outbox.enqueue(
         channel="telegram",
         recipient=str(chat_id),
         thread_id=thread_id,
         body=body,
         ticket_id=ticket.id,
-        purpose="department",
+        purpose=purpose,
         buttons=buttons,
+        kind=kind,
+        payload=payload,
     )
-    return True
+
+
+def redirect_line(department: Department) -> str:
+    """The first line of a notice for a department with no group, sent to the admin room."""
+    return f"（{department.name}未绑定群组，转至管理群）"
 
 
 async def notify_admins(

@@ -14,11 +14,15 @@ gets.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Any
 
 from handlers import texts
+from handlers.cards import DETAILS_OPENED
 from handlers.context import Desk
 from handlers.errors import DeskError, IllegalTransition, TicketNotFound
 from handlers.messages import Actor
+from handlers.notify import Buttons
 from handlers.queries import TicketView, ticket_view
 from handlers.resident_commands import (
     Complaint,
@@ -33,7 +37,8 @@ from handlers.resident_commands import (
 )
 from handlers.ticket_actions import handle_rate
 from handlers.workflow import HANDLING, TRIAGE, Rating, Status
-from storage.models import Ticket
+from handlers.working_days import local_date_text
+from storage.models import DESK_TZ, Ticket
 from storage.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -43,6 +48,18 @@ OPEN_STATUSES = frozenset(status.value for status in (*TRIAGE, *HANDLING, Status
 LISTED = 3
 # Events after which an earlier interim reply no longer describes the work.
 _NEW_ROUND = frozenset({"assign", "transfer", "return", "reopen", "rate", "resolve"})
+# Channels whose answers may run long (not SMS): 查询 there shows the timeline too.
+LONG_ANSWER_CHANNELS = frozenset({"telegram"})
+TIMELINE_SHOWN = 20
+_PUBLIC_STEPS = {
+    "register": "投诉登记",
+    "accept": "受理",
+    "claim": "承办单位签收",
+    "return": "重新确定承办单位",
+    "reopen": "重新办理",
+    "add_details": "补充材料",
+    "reject": "不予受理",
+}
 # handle_rate queues its own confirmation (to the rater and the ticket's
 # followers); answering as well would send the resident the same thing twice.
 ANSWER_QUEUED = ""
@@ -90,7 +107,7 @@ async def query_ticket(desk: Desk, channel: str, address: str, number: str) -> s
         return exc.resident_message
     label, note = _public_note(view)
     ticket = view.ticket
-    return texts.ticket_status(
+    status = texts.ticket_status(
         ticket.number or number,
         ticket.status,
         department=view.department,
@@ -98,6 +115,92 @@ async def query_ticket(desk: Desk, channel: str, address: str, number: str) -> s
         note_label=label,
         note=note,
     )
+    if channel not in LONG_ANSWER_CHANNELS:
+        return status
+    return "\n".join([status, "", "办理经过：", *_timeline(desk, view)])
+
+
+def _timeline(desk: Desk, view: TicketView) -> list[str]:
+    """The ticket's public history, one line per step, the newest last (at most TIMELINE_SHOWN).
+
+    Only what the resident was told or may know: no staff names, no internal
+    reasons (a return's reason stays with the centre).
+    """
+    lines = []
+    for event in view.events:
+        what = _public_step(desk, event.action, event.detail)
+        if what:
+            local = event.at.astimezone(DESK_TZ)
+            lines.append(f"{local.month}月{local.day}日 {local:%H:%M} {what}")
+    if len(lines) > TIMELINE_SHOWN:
+        lines = ["……", *lines[-TIMELINE_SHOWN:]]
+    return lines
+
+
+def _public_step(desk: Desk, action: str, detail: dict[str, Any]) -> str:
+    """How one audit event reads in the resident's timeline; "" for what they do not see."""
+    if action in ("assign", "transfer"):
+        department = desk.config.department_by_code.get(str(detail.get("department")))
+        return f"转交{department.short_name}办理" if department else "转交承办单位办理"
+    if action == "reply":
+        return f"答复：{_short(detail.get('text'))}"
+    if action == "resolve":
+        return f"办结：{_short(detail.get('result'))}"
+    if action == "rate":
+        return f"评价：{texts.RATING_LABELS.get(str(detail.get('rating')), '')}"
+    if action == "decide_extension":
+        after = detail.get("deadline_after")
+        if not detail.get("approved") or not isinstance(after, str):
+            return ""
+        return f"办理时限延长至{local_date_text(datetime.fromisoformat(after))}"
+    return _PUBLIC_STEPS.get(action, "")
+
+
+def _short(text: object, limit: int = 60) -> str:
+    value = str(text or "")
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+async def open_ticket_buttons(desk: Desk, channel: str, address: str) -> Buttons | None:
+    """A button per listed open ticket (``s:<number>``: tap for its timeline), on Telegram."""
+    if channel != "telegram":
+        return None
+    async with desk.database.reading() as uow:
+        contact = await uow.directory.contact(channel, address)
+        tickets = [] if contact is None else await _own_tickets(uow, contact.id, OPEN_STATUSES)
+    rows = [
+        [
+            {
+                "text": f"{t.number} {texts.STATUS_LABELS.get(t.status, t.status)}",
+                "data": f"s:{t.number}",
+            }
+        ]
+        for t in tickets[:LISTED]
+    ]
+    return rows or None
+
+
+async def open_details(desk: Desk, channel: str, address: str, number: str) -> str:
+    """补充材料 pressed: the resident's next messages join ``number`` for the follow-up window."""
+    minutes = desk.config.desk.follow_up_minutes
+    async with desk.database.transaction() as uow:
+        contact = await uow.directory.contact(channel, address)
+        ticket = await uow.tickets.by_number(number)
+        if contact is None or ticket is None or not _own(contact.citizen_id, ticket):
+            return TicketNotFound(number).resident_message
+        if ticket.status not in OPEN_STATUSES - {Status.RESOLVED.value} or minutes <= 0:
+            return texts.details_closed(number)
+        uow.events.append(
+            ticket_id=ticket.id,
+            actor=f"citizen:{contact.citizen_id}",
+            action=DETAILS_OPENED,
+            at=desk.clock(),
+        )
+    return texts.details_open(number, minutes)
+
+
+def _own(citizen_id: int, ticket: Ticket) -> bool:
+    return ticket.citizen_id == citizen_id
 
 
 def _public_note(view: TicketView) -> tuple[str, str]:

@@ -250,6 +250,27 @@ def details_appended(number: str) -> str:
     return f"您补充的内容已加入受理编号 {number}，将一并办理。{query_hint(number)}"
 
 
+def details_open(number: str, minutes: int) -> str:
+    """补充材料 pressed: what to send, and for how long it joins the ticket."""
+    return (
+        f"请在{minutes}分钟内直接发送要补充的文字、照片、文件或位置，"
+        f"将加入受理编号 {number}，一并转给承办单位。"
+    )
+
+
+def details_closed(number: str) -> str:
+    """补充材料 pressed on a ticket that is no longer being handled."""
+    return f"受理编号 {number} 已办结或不予受理，不能再补充材料。如有新问题，请直接发送新的投诉。"
+
+
+def attachments_need_text(minutes: int) -> str:
+    """Reply to a photo, file or location with no text and no recent ticket to attach it to."""
+    return (
+        "已收到您发送的附件。请先用文字描述问题（发生了什么、在什么地方），"
+        f"登记后{minutes}分钟内发送的照片、文件和位置会附在投诉上。"
+    )
+
+
 def media_only() -> str:
     """Reply to a picture, voice or other message without text."""
     return (

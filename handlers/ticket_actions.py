@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from handlers import texts
+from handlers.cards import REOPEN_HEADING, refresh_cards, send_cards
 from handlers.context import Desk
 from handlers.errors import InvalidInput, NotAuthorised, TicketNotFound
 from handlers.messages import Actor
@@ -18,21 +19,35 @@ from handlers.notify import (
     notify_admins,
     notify_department,
     notify_resident,
-    staff_buttons,
     triage_buttons,
 )
 from handlers.workflow import Action, Rating, Status, next_status
 from handlers.working_days import local_date_text
-from storage.models import Department, Ticket
+from storage.models import Department, Ticket, TicketEvent
 from storage.unit_of_work import UnitOfWork
 
 CENTRE_ACTIONS = frozenset(
-    {Action.ACCEPT, Action.REJECT, Action.ASSIGN, Action.REOPEN, Action.URGE}
+    {
+        Action.ACCEPT,
+        Action.REJECT,
+        Action.ASSIGN,
+        Action.REOPEN,
+        Action.URGE,
+        Action.DECIDE_EXTENSION,
+    }
 )
 DEPARTMENT_ACTIONS = frozenset(
-    {Action.CLAIM, Action.REPLY, Action.RESOLVE, Action.RETURN, Action.TRANSFER}
+    {
+        Action.CLAIM,
+        Action.REPLY,
+        Action.RESOLVE,
+        Action.RETURN,
+        Action.TRANSFER,
+        Action.REQUEST_EXTENSION,
+    }
 )
-CARD_ACTIONS = [("签收", "claim"), ("办结", "resolve"), ("退单", "return"), ("转办", "transfer")]
+# The most working days one extension may add (限时办结: extensions are the exception).
+MAX_EXTENSION_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +151,8 @@ async def _act(
         detail = await change(uow, ticket, after)
         ticket.status = after.value
         ticket.updated_at = desk.clock()
+        # Every department card of the ticket shows the new status and owner.
+        await refresh_cards(desk, uow, ticket)
         uow.events.append(
             ticket_id=ticket.id,
             actor=actor.label,
@@ -164,33 +181,6 @@ def set_assignment(
     ticket.owner_staff_id = None
     ticket.assigned_at = now
     ticket.deadline_at = desk.calendar.deadline(now, days)
-
-
-async def send_transfer_slip(
-    desk: Desk,
-    uow: UnitOfWork,
-    ticket: Ticket,
-    department: Department,
-    co_departments: Sequence[Department] = (),
-) -> None:
-    """Send the 转办单 card to the lead department and a 协办单 to each co-department."""
-    contact = await uow.directory.contact_by_id(ticket.contact_id)
-    notice = texts.department_notice(
-        number=ticket.number or "",
-        category=ticket.category,
-        confidence=ticket.confidence,
-        evidence=list(ticket.evidence),
-        urgent=ticket.priority == "urgent",
-        deadline=ticket.deadline_at,
-        masked_contact=texts.mask_address(contact.channel, contact.address) if contact else "",
-        channel=ticket.channel,
-        text=ticket.text,
-    )
-    buttons = staff_buttons(ticket.number or "", CARD_ACTIONS)
-    await notify_department(uow, desk.config, department, ticket, notice, buttons=buttons)
-    for co in co_departments:
-        co_notice = notice.replace("【转办单】", "【协办单】", 1)
-        await notify_department(uow, desk.config, co, ticket, co_notice)
 
 
 async def handle_accept(desk: Desk, number: str, actor: Actor) -> ActionResult:
@@ -226,7 +216,7 @@ async def handle_assign(
         lead = await _department(uow, department_code)
         co = [await _department(uow, code) for code in co_codes if code != department_code]
         set_assignment(desk, ticket, lead, co)
-        await send_transfer_slip(desk, uow, ticket, lead, co)
+        await send_cards(desk, uow, ticket, lead, co, status=after)
         assert ticket.deadline_at is not None
         await notify_resident(
             uow, ticket, texts.assigned_update(number, lead.short_name, ticket.deadline_at)
@@ -262,7 +252,7 @@ async def handle_transfer(
             and (department := await uow.directory.department(department_id)) is not None
         ]
         set_assignment(desk, ticket, target, co)
-        await send_transfer_slip(desk, uow, ticket, target, co)
+        await send_cards(desk, uow, ticket, target, co, status=after)
         assert ticket.deadline_at is not None
         await notify_resident(
             uow, ticket, texts.assigned_update(number, target.short_name, ticket.deadline_at)
@@ -441,6 +431,121 @@ async def handle_urge(desk: Desk, number: str, actor: Actor, note: str = "") -> 
     return await _act(desk, number, actor, Action.URGE, change)
 
 
+async def handle_request_extension(
+    desk: Desk, number: str, actor: Actor, days: int, reason: str
+) -> ActionResult:
+    """申请延期: the department asks the centre for ``days`` more working days, with a reason.
+
+    One request at a time: another waits until the centre has decided this one.
+    """
+    if not 1 <= days <= MAX_EXTENSION_DAYS:
+        raise InvalidInput(
+            f"extension of {days} working days is outside 1-{MAX_EXTENSION_DAYS}",
+            f"延期天数须为1至{MAX_EXTENSION_DAYS}个工作日。",
+        )
+    reason = require_text(
+        reason, "extension reason", "请填写延期理由。", limit=desk.config.desk.max_reply_chars
+    )
+
+    async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
+        if await pending_extension(uow, ticket) is not None:
+            raise InvalidInput(
+                f"ticket {number} already has an extension request waiting",
+                "该工单已有延期申请待审批，请等待中心答复。",
+            )
+        department = await _lead(uow, ticket)
+        assert ticket.deadline_at is not None  # handling tickets always have one
+        extended = desk.calendar.deadline(ticket.deadline_at, days)
+        await notify_admins(
+            uow,
+            desk.config,
+            ticket,
+            f"【延期申请】受理编号 {number}，{department.short_name}申请延长{days}个工作日"
+            f"（现时限{local_date_text(ticket.deadline_at)}，延期后{local_date_text(extended)}），"
+            f"理由：{reason}",
+            buttons=[
+                [
+                    {"text": "同意延期", "data": f"e:{number}:{days}:y"},
+                    {"text": "不同意", "data": f"e:{number}:{days}:n"},
+                ]
+            ],
+        )
+        return {"days": days, "reason": reason}
+
+    return await _act(desk, number, actor, Action.REQUEST_EXTENSION, change)
+
+
+async def handle_decide_extension(
+    desk: Desk, number: str, actor: Actor, days: int, *, approve: bool
+) -> ActionResult:
+    """The centre's answer to 申请延期: a new deadline (the resident is told), or a refusal.
+
+    ``days`` must be the request's: a button left over from an earlier
+    request decides nothing.
+    """
+
+    async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
+        request = await pending_extension(uow, ticket)
+        if request is None or request.detail.get("days") != days:
+            raise InvalidInput(
+                f"ticket {number} has no pending extension request of {days} days",
+                "该延期申请已处理或已失效。",
+            )
+        department = await _lead(uow, ticket)
+        before = ticket.deadline_at
+        assert before is not None  # handling tickets always have one
+        if approve:
+            ticket.deadline_at = desk.calendar.deadline(before, days)
+            deadline = local_date_text(ticket.deadline_at)
+            notice = f"同意延期{days}个工作日，新的办理时限：{deadline}。"
+            await notify_resident(
+                uow,
+                ticket,
+                f"受理编号 {number}：承办单位申请延期办理，经审核同意，新的办理时限为{deadline}。",
+            )
+        else:
+            notice = f"不同意延期，请按原时限{local_date_text(before)}办结。"
+        await notify_department(
+            uow, desk.config, department, ticket, f"【延期审批】受理编号 {number}：{notice}"
+        )
+        return {
+            "approved": approve,
+            "days": days,
+            "request_event_id": request.id,
+            "deadline_before": before.isoformat(),
+            "deadline_after": ticket.deadline_at.isoformat() if ticket.deadline_at else None,
+        }
+
+    return await _act(desk, number, actor, Action.DECIDE_EXTENSION, change)
+
+
+async def pending_extension(uow: UnitOfWork, ticket: Ticket) -> TicketEvent | None:
+    """The ticket's extension request the centre has not decided yet, if any.
+
+    A transfer, return or resolution also ends a request: the deadline it
+    was about is gone.
+    """
+    pending: TicketEvent | None = None
+    for event in await uow.events.for_ticket(ticket.id):
+        if event.action == Action.REQUEST_EXTENSION:
+            pending = event
+        elif event.action in _ENDS_EXTENSION_REQUEST:
+            pending = None
+    return pending
+
+
+_ENDS_EXTENSION_REQUEST = frozenset(
+    {
+        Action.DECIDE_EXTENSION,
+        Action.TRANSFER,
+        Action.RETURN,
+        Action.RESOLVE,
+        Action.ASSIGN,
+        Action.REOPEN,
+    }
+)
+
+
 async def _lead(uow: UnitOfWork, ticket: Ticket) -> Department:
     if ticket.department_id is None:
         raise InvalidInput(f"ticket {ticket.number} has no department", "该投诉尚未分派。")
@@ -462,11 +567,6 @@ async def _reopen_with_department(desk: Desk, uow: UnitOfWork, ticket: Ticket, r
         f"【重新办理】受理编号 {ticket.number}，原因：{reason}，"
         f"办理时限：{local_date_text(ticket.deadline_at)}。"
     )
-    await notify_department(
-        uow,
-        desk.config,
-        department,
-        ticket,
-        body,
-        buttons=staff_buttons(ticket.number or "", CARD_ACTIONS),
-    )
+    await notify_department(uow, desk.config, department, ticket, body)
+    # A fresh card with the buttons; the older ones point to it.
+    await send_cards(desk, uow, ticket, department, heading=REOPEN_HEADING, status=Status.REOPENED)

@@ -42,6 +42,8 @@ class Action(StrEnum):
     RATE = "rate"
     REOPEN = "reopen"
     URGE = "urge"
+    REQUEST_EXTENSION = "request_extension"  # 申请延期, by the handling department
+    DECIDE_EXTENSION = "decide_extension"  # its approval or refusal, by the centre
 
 
 class Rating(StrEnum):
@@ -71,6 +73,8 @@ TRANSITIONS: dict[Action, tuple[frozenset[Status], Status | None]] = {
     Action.RATE: (frozenset({S.RESOLVED}), None),
     Action.REOPEN: (frozenset({S.RESOLVED, S.CLOSED}), S.REOPENED),
     Action.URGE: (HANDLING, None),
+    Action.REQUEST_EXTENSION: (HANDLING, None),
+    Action.DECIDE_EXTENSION: (HANDLING, None),
 }
 
 

@@ -285,3 +285,34 @@ class OutboxMessage(Base):
     delivery_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # What the row sends: "text" (the body), "edit" (the body and buttons
+    # replace the message row ``edit_of_id`` sent), or an attachment: "photo",
+    # "document", "location", whose file id or coordinates are in ``payload``.
+    kind: Mapped[str] = mapped_column(String(12), default="text", server_default="text")
+    # Kind-specific data: an attachment's file id or coordinates; a ticket
+    # card's department (purpose "card"), so its edits know whose card it is.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The row whose message an "edit" row changes. Not a foreign key: SQLite
+    # cannot add one to an existing table without rebuilding it.
+    edit_of_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class TicketAttachment(Base):
+    """A photo, document or location a resident sent with or after a complaint.
+
+    Telegram files are kept as the Bot API's ``file_id`` (the file stays on
+    Telegram's servers and is re-sent by id, never downloaded); a location
+    as its coordinates.
+    """
+
+    __tablename__ = "ticket_attachments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(12))  # photo | document | location
+    file_ref: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    file_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    latitude: Mapped[float | None] = mapped_column(nullable=True)
+    longitude: Mapped[float | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

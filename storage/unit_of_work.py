@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.db import SQLITE_BEGIN_OPTION
+from storage.repositories.attachments import AttachmentRepository
 from storage.repositories.directory import DirectoryRepository
 from storage.repositories.events import EventRepository
 from storage.repositories.examples import ExampleRepository
@@ -34,6 +35,7 @@ class UnitOfWork:
         self.directory = DirectoryRepository(session)
         self.examples = ExampleRepository(session)
         self.figures = FigureRepository(session)
+        self.attachments = AttachmentRepository(session)
 
 
 class Database:

@@ -13,12 +13,15 @@ the network::
     sender = TelegramSender(token=FAKE_TOKEN, request=fake)
 
 It answers the methods the desk uses the way Telegram does (``getMe``,
-``sendMessage``, ``editMessageText``, ``answerCallbackQuery``, ``setWebhook``,
-``deleteWebhook``, ``getWebhookInfo``), checks what Telegram checks (text
-empty or over 4,096 characters, callback data over 64 bytes: 400 Bad
+``sendMessage``, ``sendPhoto``, ``sendDocument``, ``sendVenue`` (files by
+``file_id`` only), ``editMessageText``, ``answerCallbackQuery``,
+``setWebhook``, ``deleteWebhook``, ``getWebhookInfo``), checks what Telegram
+checks (text empty or over 4,096 characters, callback data over 64 bytes, an
+edit of a message that does not exist or to the very same content: 400 Bad
 Request), and records every call in ``calls`` as ``ApiCall(method, params)``
-with the parameters as JSON values (``reply_markup`` is a dict). ``on()``
-teaches it another method.
+with the parameters as JSON values (``reply_markup`` is a dict). ``shown(chat,
+message_id)`` is what a chat shows now, edits applied. ``on()`` teaches it
+another method.
 
 Scripting: ``fail_next(method, status, description, parameters)`` answers the
 next call(s) of a method with a Bot API error body, which PTB turns into its
@@ -153,11 +156,17 @@ class FakeBotApi(BaseRequest):
         self.webhook: JsonDict | None = None
         self._message_ids = itertools.count(1)
         self._sent: list[JsonDict] = []
+        # (chat id, message id) -> what the chat shows: the text (or caption)
+        # and the inline keyboard (None without one), edits applied.
+        self._shown: dict[tuple[int, int], tuple[str, JsonDict | None]] = {}
         self._script: dict[str, deque[_Failure | _Raise | _Hang | _Answer]] = {}
         self._released = asyncio.Event()
         self._handlers: dict[str, Handler] = {
             "getMe": lambda params: self.bot_user,
             "sendMessage": self._send_message,
+            "sendPhoto": lambda params: self._send_file(params, "photo"),
+            "sendDocument": lambda params: self._send_file(params, "document"),
+            "sendVenue": self._send_venue,
             "editMessageText": self._edit_message_text,
             "answerCallbackQuery": lambda params: True,
             "setWebhook": self._set_webhook,
@@ -213,6 +222,10 @@ class FakeBotApi(BaseRequest):
     def sent_texts(self) -> list[str]:
         """The text of every message the fake accepted, in order."""
         return [str(params["text"]) for params in self._sent]
+
+    def shown(self, chat_id: int, message_id: int) -> tuple[str, JsonDict | None]:
+        """The text and inline keyboard a message shows now (KeyError if never sent)."""
+        return self._shown[(int(chat_id), int(message_id))]
 
     def assert_no_unexpected_calls(self) -> None:
         """Fail if anything called a method the fake does not know."""
@@ -298,6 +311,50 @@ class FakeBotApi(BaseRequest):
         message = self._message(int(chat_id), text, params)
         message["message_id"] = next(self._message_ids)
         self._sent.append(params)
+        self._shown[(int(chat_id), message["message_id"])] = (text, params.get("reply_markup"))
+        return message
+
+    def _send_file(self, params: JsonDict, kind: str) -> JsonDict:
+        chat_id = params.get("chat_id")
+        file_id = params.get(kind)
+        if chat_id is None:
+            raise ApiError(400, "Bad Request: chat_id is empty")
+        if not isinstance(file_id, str) or not file_id:
+            raise ApiError(400, f"Bad Request: there is no {kind} in the request")
+        caption = str(params.get("caption", ""))
+        if len(caption) > 1024:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        message = self._message(int(chat_id), "", params)
+        del message["text"]
+        message[kind] = (
+            [{"file_id": file_id, "file_unique_id": file_id[-8:], "width": 1, "height": 1}]
+            if kind == "photo"
+            else {"file_id": file_id, "file_unique_id": file_id[-8:]}
+        )
+        if caption:
+            message["caption"] = caption
+        message["message_id"] = next(self._message_ids)
+        self._shown[(int(chat_id), message["message_id"])] = (caption, None)
+        return message
+
+    def _send_venue(self, params: JsonDict) -> JsonDict:
+        chat_id = params.get("chat_id")
+        try:
+            latitude, longitude = float(params["latitude"]), float(params["longitude"])
+        except (KeyError, TypeError, ValueError):
+            raise ApiError(400, "Bad Request: latitude and longitude are required") from None
+        if chat_id is None or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            raise ApiError(400, "Bad Request: wrong location")
+        title, address = str(params.get("title", "")), str(params.get("address", ""))
+        if not title or not address:
+            raise ApiError(400, "Bad Request: venue title and address are required")
+        message = self._message(int(chat_id), "", params)
+        del message["text"]
+        location = {"latitude": latitude, "longitude": longitude}
+        message["venue"] = {"location": location, "title": title, "address": address}
+        message["location"] = location
+        message["message_id"] = next(self._message_ids)
+        self._shown[(int(chat_id), message["message_id"])] = (title, None)
         return message
 
     def _edit_message_text(self, params: JsonDict) -> JsonDict | bool:
@@ -307,8 +364,21 @@ class FakeBotApi(BaseRequest):
             return True  # Telegram answers True for messages sent via inline mode
         if "chat_id" not in params or "message_id" not in params:
             raise ApiError(400, "Bad Request: message identifier is not specified")
-        message = self._message(int(params["chat_id"]), text, params)
-        message["message_id"] = int(params["message_id"])
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        if key not in self._shown:
+            raise ApiError(400, "Bad Request: message to edit not found")
+        # Without reply_markup an edit removes the keyboard, as Telegram does.
+        markup = params.get("reply_markup")
+        if self._shown[key] == (text, markup):
+            raise ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message content and "
+                "reply markup are exactly the same as a current content and reply markup "
+                "of the message",
+            )
+        self._shown[key] = (text, markup)
+        message = self._message(key[0], text, params)
+        message["message_id"] = key[1]
         message["edit_date"] = int(self._clock())
         return message
 

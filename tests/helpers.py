@@ -38,6 +38,8 @@ TRANSFER_REASON = "请对口单位办理"
 RESULT_TEXT = "电梯已修好"
 REOPEN_REASON = "群众反映问题仍未解决"
 URGE_NOTE = "请抓紧办理"
+EXTENSION_DAYS = 5
+EXTENSION_REASON = "需协调施工单位"
 
 _HANDLING = (S.ASSIGNED, S.CLAIMED, S.IN_PROGRESS, S.REOPENED)
 # action -> {status it may start from: status it leads to}; rate is listed with a
@@ -54,6 +56,8 @@ EXPECTED_MOVES: dict[Action, dict[Status, Status]] = {
     Action.RATE: {S.RESOLVED: S.CLOSED},
     Action.REOPEN: {S.RESOLVED: S.REOPENED, S.CLOSED: S.REOPENED},
     Action.URGE: {s: s for s in _HANDLING},
+    Action.REQUEST_EXTENSION: {s: s for s in _HANDLING},
+    Action.DECIDE_EXTENSION: {s: s for s in _HANDLING},
 }
 
 _external_ids = itertools.count(1)
@@ -121,11 +125,16 @@ async def load_ticket(desk: Desk, number: str) -> Ticket:
     return ticket
 
 
-async def outbox_rows(desk: Desk, number: str) -> list[OutboxMessage]:
-    """Every message queued about the ticket, oldest first."""
+async def outbox_rows(desk: Desk, number: str, *, edits: bool = False) -> list[OutboxMessage]:
+    """Every message queued about the ticket, oldest first.
+
+    Edits of the department's cards only with ``edits``: tests/test_cards.py
+    is about them, and every other test about the messages themselves.
+    """
     ticket = await load_ticket(desk, number)
     async with desk.database.reading() as uow:
-        return list(await uow.outbox.for_ticket(ticket.id))
+        rows = await uow.outbox.for_ticket(ticket.id)
+    return [row for row in rows if edits or row.kind != "edit"]
 
 
 async def events(desk: Desk, number: str) -> list[TicketEvent]:
@@ -183,10 +192,23 @@ async def perform(
             return await actions.handle_reopen(desk, number, actor, REOPEN_REASON)
         case Action.URGE:
             return await actions.handle_urge(desk, number, actor, URGE_NOTE)
+        case Action.REQUEST_EXTENSION:
+            return await actions.handle_request_extension(
+                desk, number, actor, EXTENSION_DAYS, EXTENSION_REASON
+            )
+        case Action.DECIDE_EXTENSION:
+            return await actions.handle_decide_extension(
+                desk, number, actor, EXTENSION_DAYS, approve=True
+            )
     raise AssertionError(f"unhandled action {action}")
 
 
 Step = tuple[Action, Rating]
+
+
+def moves_tickets(action: Action) -> bool:
+    """Whether ``action`` can move a ticket at all (urge and extensions never do)."""
+    return action not in (Action.URGE, Action.REQUEST_EXTENSION, Action.DECIDE_EXTENSION)
 
 
 def _path(start: Status, goal: Status) -> list[Step]:
@@ -194,7 +216,7 @@ def _path(start: Status, goal: Status) -> list[Step]:
     edges: list[tuple[Status, Step, Status]] = [
         (before, (action, Rating.SATISFIED), after)
         for action, moves in EXPECTED_MOVES.items()
-        if action is not Action.URGE
+        if moves_tickets(action)
         for before, after in moves.items()
     ]
     edges.append((S.RESOLVED, (Action.RATE, Rating.UNSATISFIED), S.REOPENED))

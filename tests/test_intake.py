@@ -64,7 +64,7 @@ async def test_registration_answers_with_the_service_card(desk: Desk) -> None:
     # The resident's card first, then the department's transfer slip.
     assert [(r.channel, r.recipient, r.purpose) for r in rows] == [
         ("sms", RESIDENT, "card"),
-        ("telegram", "-1001", "department"),
+        ("telegram", "-1001", "department_card"),
     ]
     assert rows[0].body == result.reply
     # The department sees the complaint and a masked contact, never the number itself.
@@ -91,7 +91,7 @@ async def test_inline_reply_queues_no_card(desk: Desk) -> None:
     assert result.ticket_number is not None
     assert f"受理编号：{result.ticket_number}" in result.reply
     rows = await outbox_rows(desk, result.ticket_number)
-    assert [(r.recipient, r.purpose) for r in rows] == [("-1001", "department")]
+    assert [(r.recipient, r.purpose) for r in rows] == [("-1001", "department_card")]
 
 
 # ----------------------------------------------------------------- concurrent writers

@@ -216,7 +216,7 @@ async def test_complaint_is_answered_with_the_service_card_in_the_response(
         rows = (await uow.session.execute(select(OutboxMessage))).scalars().all()
     # The department hears of it; the resident's card went in the response, not the outbox.
     assert [r.channel for r in rows if r.recipient == RESIDENT] == []
-    assert any(r.purpose == "department" for r in rows)
+    assert any(r.purpose == "department_card" for r in rows)
 
 
 async def test_under_a_backlog_the_answer_goes_by_the_outbox(

@@ -161,6 +161,16 @@ def to_chat(api: FakeBotApi, chat_id: int) -> list[str]:
     return [str(m["text"]) for m in api.sent_messages() if m["chat_id"] == chat_id]
 
 
+# The card's second row: what a department may do before and after claiming.
+LATER = ("return", "transfer", "extend")
+
+
+def keys(message: dict[str, Any]) -> list[list[str]]:
+    """The callback data of a message's inline keyboard, row by row."""
+    markup = message.get("reply_markup") or {"inline_keyboard": []}
+    return [[b["callback_data"] for b in row] for row in markup["inline_keyboard"]]
+
+
 def last_answer(api: FakeBotApi) -> dict[str, Any]:
     return api.calls_to("answerCallbackQuery")[-1]
 
@@ -170,20 +180,34 @@ async def test_claim_reply_and_resolve_from_the_group(
     fake_api: FakeBotApi,  # noqa: F811
 ) -> None:
     number, card = await complaint(staff)
-    [buttons] = card["reply_markup"]["inline_keyboard"]
-    assert [b["callback_data"] for b in buttons] == [
-        f"t:{number}:{action}" for action in ("claim", "resolve", "return", "transfer")
-    ]
+    assert keys(card) == [[f"t:{number}:claim"], [f"t:{number}:{a}" for a in LATER]]
 
     await deliver(staff, press(CLERK, card, f"t:{number}:claim"))
     await settle(staff)
     assert await status(staff, number) == "claimed"
     assert last_answer(fake_api)["text"] == "已签收"
+    # The card itself now says who has it, and offers what comes next.
+    text, markup = fake_api.shown(ZHUJIAN_CHAT, card["message_id"])
+    assert "状态：已签收，经办人：王科员" in text
+    assert keys({"reply_markup": markup}) == [
+        [f"t:{number}:reply", f"t:{number}:resolve"],
+        [f"t:{number}:{a}" for a in LATER],
+    ]
 
     await deliver(staff, reply_to(CLERK, card, REPLY))
     await settle(staff)
     assert await status(staff, number) == "in_progress"
     assert any(REPLY in text for text in to_chat(fake_api, RESIDENT_CHAT))
+    assert "状态：办理中，经办人：王科员" in fake_api.shown(ZHUJIAN_CHAT, card["message_id"])[0]
+
+    # 回复 asks for the text by a prompt, like 办结.
+    await deliver(staff, press(CLERK, card, f"t:{number}:reply"))
+    await settle(staff)
+    reply_prompt = await bot_message(staff, ZHUJIAN_CHAT, "【回复】")
+    assert reply_prompt["text"] == prompt_text(Action.REPLY, number)
+    await deliver(staff, reply_to(CLERK, reply_prompt, "维修工人已到场"))
+    await settle(staff)
+    assert "维修工人已到场" in to_chat(fake_api, RESIDENT_CHAT)[-1]
 
     await deliver(staff, press(CLERK, card, f"t:{number}:resolve"))
     await settle(staff)
@@ -199,6 +223,9 @@ async def test_claim_reply_and_resolve_from_the_group(
     rating = to_resident[-1]["reply_markup"]["inline_keyboard"][0]
     assert [b["callback_data"] for b in rating] == [f"r:{number}:{n}" for n in (1, 2, 3)]
     assert any("已办结" in text for text in to_chat(fake_api, ZHUJIAN_CHAT))
+    # Nothing is left to press on the card.
+    text, markup = fake_api.shown(ZHUJIAN_CHAT, card["message_id"])
+    assert "状态：已办结，待群众评价，经办人：王科员" in text and markup is None
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,8 @@ from conftest import FakeClock
 from helpers import (
     CONDUCT_TEXT,
     EXPECTED_MOVES,
+    EXTENSION_DAYS,
+    EXTENSION_REASON,
     REJECT_REASON,
     REOPEN_REASON,
     REPLY_TEXT,
@@ -135,7 +137,8 @@ def test_next_status_for_every_status_and_action(status: Status, action: Action)
 
 SMS_UPDATE = ("sms", RESIDENT, "update")
 ZHUJIAN_NOTICE = ("telegram", "-1001", "department")
-HUANBAO_NOTICE = ("telegram", "-1002", "department")
+ZHUJIAN_CARD = ("telegram", "-1001", "department_card")
+HUANBAO_CARD = ("telegram", "-1002", "department_card")
 ADMIN_NOTICE = ("telegram", "-1000", "admin")
 
 # action -> the rows it queues: (channel, recipient, purpose), a fragment of the body,
@@ -144,7 +147,7 @@ EXPECTED_ROWS: dict[Action, list[tuple[tuple[str, str, str], str, str | None]]] 
     Action.ACCEPT: [(SMS_UPDATE, "：已受理，待分派。", None)],
     Action.REJECT: [(SMS_UPDATE, f"：不予受理。理由：{REJECT_REASON}", None)],
     Action.ASSIGN: [
-        (ZHUJIAN_NOTICE, "【转办单】", "card"),
+        (ZHUJIAN_CARD, "【转办单】", "card"),
         (SMS_UPDATE, "：已转办。承办单位：住建局，办理时限：", None),
     ],
     Action.CLAIM: [(SMS_UPDATE, "：已签收。", None)],
@@ -154,7 +157,7 @@ EXPECTED_ROWS: dict[Action, list[tuple[tuple[str, str, str], str, str | None]]] 
         (SMS_UPDATE, "：重新分派中。", None),
     ],
     Action.TRANSFER: [
-        (HUANBAO_NOTICE, "【转办单】", "card"),
+        (HUANBAO_CARD, "【转办单】", "card"),
         (SMS_UPDATE, "：已转办。承办单位：生态环境局，办理时限：", None),
     ],
     Action.RESOLVE: [
@@ -163,18 +166,39 @@ EXPECTED_ROWS: dict[Action, list[tuple[tuple[str, str, str], str, str | None]]] 
     ],
     Action.RATE: [(SMS_UPDATE, "感谢您的评价（满意）", None)],
     Action.REOPEN: [
-        (ZHUJIAN_NOTICE, f"【重新办理】受理编号 {{number}}，原因：{REOPEN_REASON}", "card"),
+        (ZHUJIAN_NOTICE, f"【重新办理】受理编号 {{number}}，原因：{REOPEN_REASON}", None),
+        (ZHUJIAN_CARD, "【重新办理】受理编号 {number}\n", "card"),
         (SMS_UPDATE, "：重新办理。", None),
     ],
     Action.URGE: [(ZHUJIAN_NOTICE, "【催办】受理编号 {number}，办理时限 ", None)],
+    Action.REQUEST_EXTENSION: [
+        (
+            ADMIN_NOTICE,
+            f"【延期申请】受理编号 {{number}}，住建局申请延长{EXTENSION_DAYS}个工作日",
+            "extension",
+        )
+    ],
 }
 
 
 def expected_buttons(kind: str | None, number: str) -> list[list[dict[str, str]]] | None:
     """The inline keyboard a row carries."""
     if kind == "card":
-        labels = [("签收", "claim"), ("办结", "resolve"), ("退单", "return"), ("转办", "transfer")]
-        return [[{"text": text, "data": f"t:{number}:{action}"} for text, action in labels]]
+        # A card waiting to be claimed (转办, 重新办理).
+        rows = [
+            [("签收", "claim")],
+            [("退单", "return"), ("转办", "transfer"), ("申请延期", "extend")],
+        ]
+        return [
+            [{"text": text, "data": f"t:{number}:{action}"} for text, action in row] for row in rows
+        ]
+    if kind == "extension":
+        return [
+            [
+                {"text": "同意延期", "data": f"e:{number}:{EXTENSION_DAYS}:y"},
+                {"text": "不同意", "data": f"e:{number}:{EXTENSION_DAYS}:n"},
+            ]
+        ]
     if kind == "triage":
         # Returned by the category's own department: only "other departments" is left.
         return [[{"text": "其他单位", "data": f"o:{number}"}]]
@@ -209,6 +233,7 @@ async def expected_detail(desk: Desk, action: Action) -> dict[str, object]:
         Action.RATE: {"rating": "satisfied"},
         Action.REOPEN: {"reason": REOPEN_REASON},
         Action.URGE: {"note": URGE_NOTE},
+        Action.REQUEST_EXTENSION: {"days": EXTENSION_DAYS, "reason": EXTENSION_REASON},
     }[action]
 
 
@@ -225,12 +250,18 @@ ILLEGAL_STARTS: dict[Action, tuple[Status, Status]] = {
     Action.RATE: (Status.IN_PROGRESS, Status.CLOSED),
     Action.REOPEN: (Status.IN_PROGRESS, Status.REJECTED),
     Action.URGE: (Status.RESOLVED, Status.RETURNED),
+    Action.REQUEST_EXTENSION: (Status.RESOLVED, Status.ACCEPTED),
+    Action.DECIDE_EXTENSION: (Status.RESOLVED, Status.RETURNED),
 }
-# Every legal start of every action, and its two refused starts.
+# Every legal start of every action, and its two refused starts. Deciding an
+# extension needs a request first: its legal starts are in tests/test_extension.py.
 ACTION_CASES = [
     pytest.param(action, start, id=f"{action}-from-{start}")
     for action in Action
-    for start in [*EXPECTED_MOVES[action], *ILLEGAL_STARTS[action]]
+    for start in [
+        *(EXPECTED_MOVES[action] if action is not Action.DECIDE_EXTENSION else ()),
+        *ILLEGAL_STARTS[action],
+    ]
 ]
 
 
@@ -573,13 +604,18 @@ async def test_unsatisfied_rating_reopens_with_a_fresh_deadline(
     new_rows = (await outbox_rows(desk, number))[rows_before:]
     assert [(r.recipient, r.purpose) for r in new_rows] == [
         ("-1001", "department"),
+        ("-1001", "department_card"),
         (RESIDENT, "update"),
     ]
     assert new_rows[0].body == (
         f"【重新办理】受理编号 {number}，原因：群众评价：不满意，办理时限：2026年12月24日。"
     )
-    assert new_rows[0].buttons == expected_buttons("card", number)
-    assert new_rows[1].body == f"受理编号 {number}：重新办理。{texts.REOPENED_ASK}"
+    # The fresh card carries the buttons; the reason notice is only news.
+    assert new_rows[0].buttons is None
+    assert new_rows[1].body.startswith(f"【重新办理】受理编号 {number}\n")
+    assert "办理时限：2026年12月24日" in new_rows[1].body
+    assert new_rows[1].buttons == expected_buttons("card", number)
+    assert new_rows[2].body == f"受理编号 {number}：重新办理。{texts.REOPENED_ASK}"
 
     # Someone else signs for it again; the first handler stays the owner (首问负责制).
     assert await handle_claim(desk, number, await centre_actor(desk)) == ActionResult(

@@ -8,7 +8,7 @@ failure; the dispatcher decides what happens next (retry, back off, dead-letter)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,12 @@ class OutgoingMessage:
     buttons: list[list[dict[str, str]]] | None = None
     thread_id: int | None = None
     ticket_id: int | None = None
+    # "text", or "edit" / "photo" / "document" / "location" (see OutboxMessage.kind).
+    kind: str = "text"
+    payload: dict[str, Any] | None = None
+    # For an edit: the provider's id of the message to change; None when the
+    # message it edits was never sent (dead-lettered), which no retry mends.
+    edit_message_id: str | None = None
 
 
 class SendError(Exception):

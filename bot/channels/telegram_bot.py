@@ -31,7 +31,7 @@ import re
 from typing import Any
 
 from aiohttp import web
-from telegram import Update
+from telegram import Message, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -53,8 +53,8 @@ from handlers.context import Desk
 from handlers.errors import InvalidInput, NotAuthorised
 from handlers.group_binding import bind_group, bot_left_group, chat_migrated
 from handlers.inbound import handle_incoming
-from handlers.messages import IncomingMessage, IntakeResult
-from handlers.resident import opt_in
+from handlers.messages import Attachment, IncomingMessage, IntakeResult
+from handlers.resident import open_details, opt_in
 from storage.group_commit import InboundBatchWriter, InboundRecord
 
 logger = logging.getLogger(__name__)
@@ -71,6 +71,9 @@ ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_membe
 Context = ContextTypes.DEFAULT_TYPE
 # The rating keyboard under a resolved ticket's result (handlers.ticket_actions).
 RATING_BUTTON = re.compile(r"^r:(\d{9,10}):([123])$")
+# 补充材料 under the service card, and a ticket in the /my list (tap: its timeline).
+DETAILS_BUTTON = re.compile(r"^d:(\d{9,10})$")
+STATUS_BUTTON = re.compile(r"^s:(\d{9,10})$")
 
 
 def webhook_secret(token: str) -> str:
@@ -224,6 +227,8 @@ class TelegramFrontDoor:
             )
         )
         app.add_handler(CallbackQueryHandler(self._rate, pattern=RATING_BUTTON))
+        app.add_handler(CallbackQueryHandler(self._details, pattern=DETAILS_BUTTON))
+        app.add_handler(CallbackQueryHandler(self._ticket_tapped, pattern=STATUS_BUTTON))
         app.add_handler(CommandHandler("bind", self._bind, filters=filters.ChatType.GROUPS))
         app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self._migrated))
         app.add_handler(ChatMemberHandler(self._membership, ChatMemberHandler.MY_CHAT_MEMBER))
@@ -234,8 +239,19 @@ class TelegramFrontDoor:
         # Triage in the admin room: one tap routes a ticket the router was unsure of.
         add_triage_handlers(app, self._desk)
 
-    async def _resident(self, update: Update, text: str, *, media: int = 0) -> None:
-        """A resident's message, as any channel's: stored, answered by the outbox."""
+    async def _resident(
+        self,
+        update: Update,
+        text: str,
+        *,
+        attachments: tuple[Attachment, ...] = (),
+        external_id: str | None = None,
+    ) -> None:
+        """A resident's message, as any channel's: stored, answered by the outbox.
+
+        ``external_id`` is the dedupe key when the message is not the update's
+        own (a button tap: one per tap, whichever message carries the button).
+        """
         message = update.effective_message
         chat = update.effective_chat
         if message is None or chat is None:
@@ -244,10 +260,11 @@ class TelegramFrontDoor:
             self._desk,
             IncomingMessage(
                 channel=CHANNEL,
-                external_id=f"{chat.id}:{message.message_id}",
+                external_id=external_id or f"{chat.id}:{message.message_id}",
                 sender=str(chat.id),
                 text=text,
-                media_count=media,
+                media_count=len(attachments),
+                attachments=attachments,
             ),
         )
 
@@ -259,7 +276,7 @@ class TelegramFrontDoor:
         message = update.effective_message
         if message is None:
             return
-        await self._resident(update, message.caption or "", media=1)
+        await self._resident(update, message.caption or "", attachments=attachments_of(message))
 
     async def _status(self, update: Update, context: Context) -> None:
         number = " ".join(context.args or ())
@@ -341,16 +358,34 @@ class TelegramFrontDoor:
         await query.answer("已收到您的评价，谢谢。" if found else None)
         if found is None:
             return
-        await handle_incoming(
-            self._desk,
-            IncomingMessage(
-                channel=CHANNEL,
-                # One rating per tap; a redelivered tap finds its stored answer.
-                external_id=f"callback:{query.id}",
-                sender=str(chat.id),
-                text=f"评价 {found.group(1)} {found.group(2)}",
-            ),
+        # One rating per tap; a redelivered tap finds its stored answer.
+        await self._resident(
+            update, f"评价 {found.group(1)} {found.group(2)}", external_id=f"callback:{query.id}"
         )
+
+    async def _details(self, update: Update, context: Context) -> None:
+        """补充材料 tapped: the resident's next messages join that ticket."""
+        query, chat = update.callback_query, update.effective_chat
+        if query is None or chat is None or chat.type != chat.PRIVATE:
+            return
+        found = DETAILS_BUTTON.match(query.data or "")
+        if found is None:
+            return
+        reply = await open_details(self._desk, CHANNEL, str(chat.id), found.group(1))
+        await query.answer()
+        await say_in_chat(self._desk, chat.id, None, reply, purpose="reply")
+
+    async def _ticket_tapped(self, update: Update, context: Context) -> None:
+        """A ticket in the /my list tapped: the same as /status <编号>."""
+        query, chat = update.callback_query, update.effective_chat
+        if query is None or chat is None or chat.type != chat.PRIVATE:
+            return
+        found = STATUS_BUTTON.match(query.data or "")
+        await query.answer()
+        if found is not None:
+            await self._resident(
+                update, f"查询 {found.group(1)}", external_id=f"callback:{query.id}"
+            )
 
     async def _start(self, update: Update, context: Context) -> None:
         """/start: the welcome, and prompts and broadcasts (back) on."""
@@ -360,6 +395,22 @@ class TelegramFrontDoor:
         await opt_in(self._desk, CHANNEL, str(chat.id))
         welcome = texts.telegram_welcome(self._desk.config.desk.name)
         await say_in_chat(self._desk, chat.id, None, welcome, purpose="reply")
+
+
+def attachments_of(message: Message) -> tuple[Attachment, ...]:
+    """What a resident's message carries that the department should get.
+
+    A photo is kept as its largest size; Telegram sends every size of it.
+    """
+    if message.photo:
+        return (Attachment("photo", file_ref=message.photo[-1].file_id),)
+    if message.document is not None:
+        document = message.document
+        return (Attachment("document", file_ref=document.file_id, file_name=document.file_name),)
+    if message.location is not None:
+        location = message.location
+        return (Attachment("location", latitude=location.latitude, longitude=location.longitude),)
+    return ()
 
 
 def _sender_of(data: dict[str, Any]) -> str:

@@ -36,7 +36,7 @@ import warnings
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Final
+from typing import Final, TypeVar
 from urllib.parse import urlsplit
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
@@ -82,6 +82,12 @@ MAX_TRACKED_CHATS: Final = 10_000
 _TOKEN_SHAPE: Final = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
 _CHAT_ID: Final = re.compile(r"-?[0-9]+")
 _NO_PREVIEW: Final = LinkPreviewOptions(is_disabled=True)
+# Outbox kinds that re-send a resident's attachment, and Telegram's caption limit.
+MEDIA_KINDS: Final = frozenset({"photo", "document", "location"})
+MAX_CAPTION: Final = 1024
+MAX_VENUE_TITLE: Final = 100
+_NOT_MODIFIED: Final = "message is not modified"
+T = TypeVar("T")
 
 # Bot API error descriptions (PTB drops the "Bad Request: " prefix). A chat
 # that does not exist, or that the bot may never see, will not start to.
@@ -311,9 +317,17 @@ class TelegramSender:
             _REDACTOR.unregister(self._token)
 
     async def send(self, message: OutgoingMessage) -> str | None:
-        """Send the body as one message, or as several when it is over the length limit."""
+        """Send the row: its text (in parts when over the limit), an edit, or an attachment."""
         chat_id = _chat_id(message.recipient)
         keyboard = inline_keyboard(message.buttons)
+        if message.kind == "edit":
+            return await self._edit(chat_id, message, keyboard)
+        if message.kind in MEDIA_KINDS:
+            return await self._send_media(chat_id, message, keyboard)
+        if message.kind != "text":
+            raise PermanentSendError(
+                f"outbox {message.outbox_id}: unknown message kind {message.kind!r}"
+            )
         parts = tuple(split_message(message.body, self._max_message_length))
         if not parts:
             raise PermanentSendError("the message body is empty: Telegram refuses empty messages")
@@ -338,29 +352,19 @@ class TelegramSender:
         where: str,
     ) -> str:
         """One sendMessage call, paced; returns the message id or raises a ``SendError``."""
-        await self._pacer.acquire(chat_id)
-        try:
-            # PTB's timeouts end the HTTP request cleanly; this one bounds the
-            # whole call, however the time is spent.
-            async with asyncio.timeout(self._request_timeout):
-                sent = await self._bot.send_message(
-                    chat_id=chat_id,
-                    text=text,
-                    message_thread_id=message.thread_id,
-                    reply_markup=keyboard,
-                    link_preview_options=_NO_PREVIEW,
-                    read_timeout=self._request_timeout,
-                    write_timeout=self._request_timeout,
-                    connect_timeout=self._request_timeout,
-                    pool_timeout=self._request_timeout,
-                )
-        except TelegramError as exc:
-            # Not chained: the cause of a network error may carry the request URL.
-            raise _error_from_telegram(exc, chat_id, message.thread_id, where) from None
-        except TimeoutError as exc:
-            raise TransientSendError(
-                f"the Bot API did not answer within {self._request_timeout:g}s{where}"
-            ) from exc
+        sent = await self._call(
+            chat_id,
+            message.thread_id,
+            where,
+            lambda **timeouts: self._bot.send_message(
+                chat_id=chat_id,
+                text=text,
+                message_thread_id=message.thread_id,
+                reply_markup=keyboard,
+                link_preview_options=_NO_PREVIEW,
+                **timeouts,
+            ),
+        )
         logger.debug(
             "outbox %d%s: Telegram accepted message %d in chat %d",
             message.outbox_id,
@@ -369,6 +373,130 @@ class TelegramSender:
             chat_id,
         )
         return str(sent.message_id)
+
+    async def _edit(
+        self, chat_id: int, message: OutgoingMessage, keyboard: InlineKeyboardMarkup | None
+    ) -> str:
+        """editMessageText: the message shows the new body; no buttons removes the keyboard.
+
+        An edit that changes nothing (Telegram's "message is not modified", as
+        when a retried edit had in fact gone through) counts as done.
+        """
+        if message.edit_message_id is None:
+            raise PermanentSendError(
+                f"outbox {message.outbox_id}: the message to edit was never sent "
+                "(its outbox row is not 'sent'), so there is nothing to edit"
+            )
+        if len(message.body) > self._max_message_length:
+            raise PermanentSendError(
+                f"outbox {message.outbox_id}: an edit of {len(message.body)} characters is over "
+                f"Telegram's {self._max_message_length}; an edit cannot be split"
+            )
+        message_id = int(message.edit_message_id)
+        try:
+            await self._call(
+                chat_id,
+                None,
+                f" (edit of message {message_id})",
+                lambda **timeouts: self._bot.edit_message_text(
+                    message.body,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    reply_markup=keyboard,
+                    link_preview_options=_NO_PREVIEW,
+                    **timeouts,
+                ),
+            )
+        except PermanentSendError as exc:
+            if _NOT_MODIFIED in str(exc).lower():
+                return str(message_id)
+            raise
+        return str(message_id)
+
+    async def _send_media(
+        self, chat_id: int, message: OutgoingMessage, keyboard: InlineKeyboardMarkup | None
+    ) -> str:
+        """A resident's photo, document (by Telegram file id) or location, re-sent.
+
+        Re-sent, not forwarded: a forward would show the resident's name and
+        account to the department.
+        """
+        payload = message.payload or {}
+        thread_id = message.thread_id
+        where = f" ({message.kind})"
+        caption = message.body[:MAX_CAPTION] or None
+        if message.kind == "location":
+            try:
+                latitude, longitude = float(payload["latitude"]), float(payload["longitude"])
+            except (KeyError, TypeError, ValueError):
+                raise PermanentSendError(
+                    f"outbox {message.outbox_id}: a location needs latitude and longitude"
+                ) from None
+            sent = await self._call(
+                chat_id,
+                thread_id,
+                where,
+                # A venue, not a bare location: its title names the ticket.
+                lambda **timeouts: self._bot.send_venue(
+                    chat_id=chat_id,
+                    latitude=latitude,
+                    longitude=longitude,
+                    title=message.body[:MAX_VENUE_TITLE] or "群众提供的位置",
+                    address=f"{latitude:.5f}, {longitude:.5f}",
+                    message_thread_id=thread_id,
+                    reply_markup=keyboard,
+                    **timeouts,
+                ),
+            )
+            return str(sent.message_id)
+        file_id = payload.get("file_id")
+        if not isinstance(file_id, str) or not file_id:
+            raise PermanentSendError(
+                f"outbox {message.outbox_id}: a {message.kind} needs a file_id"
+            )
+        send = self._bot.send_photo if message.kind == "photo" else self._bot.send_document
+        sent = await self._call(
+            chat_id,
+            thread_id,
+            where,
+            lambda **timeouts: send(
+                chat_id,
+                file_id,
+                caption=caption,
+                message_thread_id=thread_id,
+                reply_markup=keyboard,
+                **timeouts,
+            ),
+        )
+        return str(sent.message_id)
+
+    async def _call(
+        self,
+        chat_id: int,
+        thread_id: int | None,
+        where: str,
+        call: Callable[..., Awaitable[T]],
+    ) -> T:
+        """One Bot API call, paced and bounded; its errors as the outbox's ``SendError``."""
+        await self._pacer.acquire(chat_id)
+        timeout = self._request_timeout
+        try:
+            # PTB's timeouts end the HTTP request cleanly; this one bounds the
+            # whole call, however the time is spent.
+            async with asyncio.timeout(timeout):
+                return await call(
+                    read_timeout=timeout,
+                    write_timeout=timeout,
+                    connect_timeout=timeout,
+                    pool_timeout=timeout,
+                )
+        except TelegramError as exc:
+            # Not chained: the cause of a network error may carry the request URL.
+            raise _error_from_telegram(exc, chat_id, thread_id, where) from None
+        except TimeoutError as exc:
+            raise TransientSendError(
+                f"the Bot API did not answer within {timeout:g}s{where}"
+            ) from exc
 
 
 def _error_from_telegram(

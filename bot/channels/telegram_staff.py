@@ -1,11 +1,15 @@
 """Telegram's department-group side: staff act on ticket cards by button and by reply.
 
-A department's group chat receives the ticket card (转办单) with the buttons
-签收 / 办结 / 退单 / 转办 (callback data ``t:<number>:<action>``). Here:
+A department's group chat receives the ticket card (转办单, see
+``handlers.cards``), whose buttons (callback data ``t:<number>:<action>``)
+are the ones that department may press at the ticket's status; the card is
+edited in place after every change. Here:
 
 - 签收 claims the ticket at once; the tap is answered "已签收".
-- 办结 and 退单 need text: the bot posts a prompt (``【办结】受理编号 N：请回复本
-  消息…``) and the staff member's reply to it becomes the result or the reason.
+- 回复, 办结, 退单 and 申请延期 need text: the bot posts a prompt (``【办结】受理
+  编号 N：请回复本消息…``) and the staff member's reply to it becomes the
+  interim reply, the result, the reason, or the days and reason of the
+  extension request (``5 需协调施工单位``), which goes to the centre.
   The prompt is a plain outbox message, not a ForceReply: outbox buttons are
   inline keyboards only. Privacy mode still delivers replies to the bot's own
   messages, so a reply is all it takes.
@@ -33,13 +37,14 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, Messag
 
 from handlers.actors import staff_in_chat
 from handlers.context import Desk
-from handlers.errors import DeskError, NotAuthorised, TicketNotFound
+from handlers.errors import DeskError, InvalidInput, NotAuthorised, TicketNotFound
 from handlers.messages import Actor
 from handlers.notify import Buttons
 from handlers.ticket_actions import (
     authorise,
     handle_claim,
     handle_reply,
+    handle_request_extension,
     handle_resolve,
     handle_return,
     handle_transfer,
@@ -51,7 +56,7 @@ logger = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
 
-CARD_BUTTON: Final = re.compile(r"^t:(\d{9,10}):(claim|resolve|return|transfer)$")
+CARD_BUTTON: Final = re.compile(r"^t:(\d{9,10}):(claim|reply|resolve|return|transfer|extend)$")
 TRANSFER_BUTTON: Final = re.compile(r"^x:(\d{9,10}):([a-z][a-z0-9_]{1,39})$")
 
 # Telegram's stand-ins: the sender of an anonymous admin's message and of a
@@ -61,11 +66,30 @@ CHANNEL_BOT_ID: Final = 136817688
 
 REFUSED: Final = "您无权处理此工单"
 
+# A card button's action word, and the use case it stands for.
+_BUTTON_ACTIONS: Final = {
+    "claim": Action.CLAIM,
+    "reply": Action.REPLY,
+    "resolve": Action.RESOLVE,
+    "return": Action.RETURN,
+    "transfer": Action.TRANSFER,
+    "extend": Action.REQUEST_EXTENSION,
+}
 # The text an action needs, and how its prompt names it.
-_PROMPTS: Final = {Action.RESOLVE: ("办结", "办理结果"), Action.RETURN: ("退单", "退单理由")}
+_PROMPTS: Final = {
+    Action.REPLY: ("回复", "答复群众的内容"),
+    Action.RESOLVE: ("办结", "办理结果"),
+    Action.RETURN: ("退单", "退单理由"),
+    Action.REQUEST_EXTENSION: ("申请延期", "延长的工作日天数和理由，如：5 需协调施工单位"),
+}
+_PROMPT_ACTIONS: Final = {label: action for action, (label, _) in _PROMPTS.items()}
 # Anchored on the prompt's fixed tail, so the admin room's "【退单】受理编号 N，理由…"
 # notice is never mistaken for a prompt.
-_PROMPT_TEXT: Final = re.compile(r"^【(办结|退单)】受理编号 (\d{9,10})：请回复本消息")
+_PROMPT_TEXT: Final = re.compile(r"^【(回复|办结|退单|申请延期)】受理编号 (\d{9,10})：请回复本消息")
+# "5 理由", "5天，理由", "5个工作日：理由"
+_EXTENSION_TEXT: Final = re.compile(
+    r"^\s*(\d{1,3})\s*(?:个工作日|个?工作日|天|日)?[\s,，:：、]*(.*)$", re.S
+)
 # Every department notice about one ticket (texts.department_notice and the
 # urge/reopen notices); searched, not anchored: an unbound department's
 # notice starts with a line saying it was redirected.
@@ -96,11 +120,21 @@ def prompt_text(action: Action, number: str) -> str:
 def parse_bot_message(text: str) -> tuple[Action, str] | None:
     """What a reply to this bot message means: (action, ticket number), or None."""
     if prompt := _PROMPT_TEXT.match(text):
-        action = Action.RESOLVE if prompt.group(1) == "办结" else Action.RETURN
-        return action, prompt.group(2)
+        return _PROMPT_ACTIONS[prompt.group(1)], prompt.group(2)
     if card := _CARD_TEXT.search(text):
         return Action.REPLY, card.group(1)
     return None
+
+
+def parse_extension(text: str) -> tuple[int, str]:
+    """ "5 需协调施工单位" -> (5, "需协调施工单位"); InvalidInput without a leading number."""
+    found = _EXTENSION_TEXT.match(text)
+    if found is None:
+        raise InvalidInput(
+            f"extension request {text[:40]!r} does not start with a number of days",
+            "请先写延长的工作日天数，再写理由，如：5 需协调施工单位",
+        )
+    return int(found.group(1)), found.group(2).strip()
 
 
 def topic_of(update: Update) -> int | None:
@@ -187,7 +221,7 @@ class _StaffHandlers:
         if pressed is None:
             return
         query, found, actor = pressed
-        number, action = found.group(1), Action(found.group(2))
+        number, action = found.group(1), _BUTTON_ACTIONS[found.group(2)]
         try:
             answer = await self._card_action(update, actor, number, action)
         except DeskError as exc:
@@ -266,6 +300,10 @@ class _StaffHandlers:
         if action is Action.RETURN:
             await handle_return(desk, number, actor, text)
             return f"受理编号 {number} 已退单，由中心重新分派。"
+        if action is Action.REQUEST_EXTENSION:
+            days, reason = parse_extension(text)
+            await handle_request_extension(desk, number, actor, days, reason)
+            return f"受理编号 {number} 的延期申请（{days}个工作日）已提交投诉中心审批。"
         await handle_reply(desk, number, actor, text)
         return f"受理编号 {number} 的答复已发送给群众。"
 

@@ -9,6 +9,8 @@ same for a returned (退单) ticket, which skips 受理. Here:
   "已分派至<部门>".
 - 其他单位 posts a keyboard of every active department but the supervision
   office (``g:`` buttons again) to the admin room, by the outbox.
+- 同意延期 / 不同意 on a 【延期申请】 notice (``e:<number>:<days>:y|n``)
+  decides a department's request for more working days.
 
 Only centre staff (supervisors and admins of the supervision office, by
 numeric user id) in the admin room may tap; anyone else gets an alert and
@@ -32,7 +34,7 @@ from handlers.errors import DeskError, IllegalTransition, TicketNotFound
 from handlers.messages import Actor
 from handlers.notify import Buttons
 from handlers.texts import STATUS_LABELS
-from handlers.ticket_actions import handle_accept, handle_assign
+from handlers.ticket_actions import handle_accept, handle_assign, handle_decide_extension
 from handlers.workflow import TRIAGE, Action, Status
 from storage.models import Ticket
 
@@ -43,6 +45,8 @@ Context = ContextTypes.DEFAULT_TYPE
 # At most 2 + 10 + 1 + 40 = 53 bytes: department codes are short ASCII.
 ASSIGN_BUTTON: Final = re.compile(r"^g:(\d{9,10}):([a-z][a-z0-9_]{1,39})$")
 OTHER_BUTTON: Final = re.compile(r"^o:(\d{9,10})$")
+# 同意延期 / 不同意 on a 【延期申请】 notice: the days requested, then y or n.
+EXTENSION_BUTTON: Final = re.compile(r"^e:(\d{9,10}):(\d{1,2}):([yn])$")
 _BUTTONS_PER_ROW: Final = 2
 
 
@@ -54,6 +58,7 @@ def add_triage_handlers(application: Application[Any, Any, Any, Any, Any, Any], 
     triage = _TriageHandlers(desk)
     application.add_handler(CallbackQueryHandler(triage.assign_button, pattern=ASSIGN_BUTTON))
     application.add_handler(CallbackQueryHandler(triage.other_button, pattern=OTHER_BUTTON))
+    application.add_handler(CallbackQueryHandler(triage.extension_button, pattern=EXTENSION_BUTTON))
 
 
 def assign_prompt(number: str) -> str:
@@ -104,6 +109,21 @@ class _TriageHandlers:
             return
         await self._tell(update, assign_prompt(number), await self._keyboard(number, ticket))
         await query.answer("请选择承办单位")
+
+    async def extension_button(self, update: Update, context: Context) -> None:
+        """同意延期 / 不同意: the centre decides a department's 申请延期."""
+        pressed = await tapped(update, EXTENSION_BUTTON, self._actor)
+        if pressed is None:
+            return
+        query, found, actor = pressed
+        number, days, verdict = found.group(1), int(found.group(2)), found.group(3)
+        try:
+            await handle_decide_extension(self._desk, number, actor, days, approve=verdict == "y")
+        except DeskError as exc:
+            logger.info("Extension decision on %s refused: %s", number, exc)
+            await query.answer(exc.resident_message, show_alert=True)
+            return
+        await query.answer("已同意延期" if verdict == "y" else "已答复不同意延期")
 
     # ------------------------------------------------------------------ helpers
 

@@ -196,6 +196,11 @@ class TwilioSmsSender:
 
     async def send(self, message: OutgoingMessage) -> str | None:
         """Send the body as one message, or as numbered parts when it is too long for one."""
+        if message.kind != "text":
+            # Cards, their edits and attachments are Telegram's; an SMS row is only ever text.
+            raise PermanentSendError(
+                f"outbox {message.outbox_id}: SMS cannot send a {message.kind!r} message"
+            )
         parts = tuple(split_for_sms(message.body, self._max_segments))
         if len(parts) == 1:
             return await self._create(message, parts[0], where="")

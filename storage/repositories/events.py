@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -26,8 +27,9 @@ class EventRepository:
         from_status: str | None = None,
         to_status: str | None = None,
         detail: dict[str, Any] | None = None,
+        at: datetime | None = None,
     ) -> TicketEvent:
-        """Record one event."""
+        """Record one event (``at``: the desk's clock, where the time decides something)."""
         event = TicketEvent(
             ticket_id=ticket_id,
             actor=actor,
@@ -35,12 +37,30 @@ class EventRepository:
             from_status=from_status,
             to_status=to_status,
             detail=detail or {},
-            created_at=utcnow(),
+            created_at=at or utcnow(),
         )
         # No flush: events need no id inside the transaction, and the commit's
         # flush writes them all in one batched INSERT, in the order appended.
         self._session.add(event)
         return event
+
+    async def latest(
+        self, *, ticket_ids: Collection[int], action: str, since: datetime
+    ) -> TicketEvent | None:
+        """The newest event of this action on any of these tickets at or after ``since``."""
+        if not ticket_ids:
+            return None
+        result = await self._session.execute(
+            select(TicketEvent)
+            .where(
+                TicketEvent.ticket_id.in_(ticket_ids),
+                TicketEvent.action == action,
+                TicketEvent.created_at >= since,
+            )
+            .order_by(TicketEvent.id.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
 
     async def without_ticket(self) -> Sequence[TicketEvent]:
         """Events about no ticket (config, staff, broadcasts), in order."""

@@ -11,8 +11,9 @@ an expired ``lease_until`` and the next claim takes it back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,8 +59,15 @@ class OutboxRepository:
         purpose: str = "update",
         buttons: list[list[dict[str, str]]] | None = None,
         thread_id: int | None = None,
+        kind: str = "text",
+        payload: dict[str, Any] | None = None,
+        edit_of_id: int | None = None,
     ) -> OutboxMessage:
-        """Add a message to send once the surrounding transaction commits."""
+        """Add a message to send once the surrounding transaction commits.
+
+        ``kind`` "edit" changes the message row ``edit_of_id`` sent (its body
+        and buttons); the per-recipient order below makes it wait for that row.
+        """
         now = utcnow()
         message = OutboxMessage(
             channel=channel,
@@ -69,6 +77,9 @@ class OutboxRepository:
             purpose=purpose,
             buttons=buttons,
             thread_id=thread_id,
+            kind=kind,
+            payload=payload,
+            edit_of_id=edit_of_id,
             status=PENDING,
             attempts=0,
             next_attempt_at=now,
@@ -163,6 +174,19 @@ class OutboxRepository:
             .execution_options(synchronize_session=False)
         )
         return result.scalar_one_or_none() is not None
+
+    async def sent_message_ids(self, row_ids: Collection[int]) -> dict[int, str]:
+        """The provider message ids of those rows that were sent (edits need them)."""
+        if not row_ids:
+            return {}
+        result = await self._session.execute(
+            select(OutboxMessage.id, OutboxMessage.provider_message_id).where(
+                OutboxMessage.id.in_(row_ids),
+                OutboxMessage.status == SENT,
+                OutboxMessage.provider_message_id.is_not(None),
+            )
+        )
+        return {row_id: str(provider_id) for row_id, provider_id in result.all()}
 
     async def count_by_status(self) -> dict[str, int]:
         """How many rows are in each status."""

@@ -1,0 +1,52 @@
+"""Residents' attachments: photos, documents and locations kept with their ticket."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import TicketAttachment, utcnow
+
+
+class AttachmentRepository:
+    """Add and list a ticket's attachments."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(
+        self,
+        *,
+        ticket_id: int,
+        channel: str,
+        kind: str,
+        file_ref: str | None = None,
+        file_name: str | None = None,
+        latitude: float | None = None,
+        longitude: float | None = None,
+    ) -> TicketAttachment:
+        """Keep one attachment with its ticket."""
+        attachment = TicketAttachment(
+            ticket_id=ticket_id,
+            channel=channel,
+            kind=kind,
+            file_ref=file_ref,
+            file_name=file_name,
+            latitude=latitude,
+            longitude=longitude,
+            created_at=utcnow(),
+        )
+        self._session.add(attachment)
+        await self._session.flush()
+        return attachment
+
+    async def of_ticket(self, ticket_id: int) -> Sequence[TicketAttachment]:
+        """A ticket's attachments, in the order they came."""
+        result = await self._session.execute(
+            select(TicketAttachment)
+            .where(TicketAttachment.ticket_id == ticket_id)
+            .order_by(TicketAttachment.id)
+        )
+        return result.scalars().all()
