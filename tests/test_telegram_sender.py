@@ -15,6 +15,7 @@ import random
 import re
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -177,6 +178,78 @@ async def test_send_reaches_the_bot_api_with_thread_and_keyboard(
     # The fake's message ids, as strings.
     assert (first, second) == ("1", "2")
     assert fake.timeouts == [Timeouts(12.5, 12.5, 12.5, 12.5)] * 2
+
+
+# --- edits and attachments ----------------------------------------------------
+
+
+def edit(body: str, edit_message_id: str | None, buttons: Any = None) -> OutgoingMessage:
+    return replace(
+        message(body, outbox_id=2, recipient=DEPARTMENT_CHAT, buttons=buttons),
+        kind="edit",
+        edit_message_id=edit_message_id,
+    )
+
+
+async def test_an_edit_replaces_text_and_keyboard_and_no_buttons_removes_it(
+    fake: FakeBotApi, make_sender: MakeSender
+) -> None:
+    sender = make_sender()
+    sent = await sender.send(message(recipient=DEPARTMENT_CHAT, buttons=BUTTONS))
+    assert sent is not None
+
+    assert await sender.send(edit("已签收", sent, BUTTONS[:1])) == sent
+    assert fake.shown(DEPARTMENT_CHAT, int(sent))[0] == "已签收"
+    assert await sender.send(edit("已办结", sent)) == sent
+
+    text, markup = fake.shown(DEPARTMENT_CHAT, int(sent))
+    assert (text, markup) == ("已办结", None)
+    assert "reply_markup" not in fake.calls_to("editMessageText")[-1]
+
+
+async def test_an_edit_telegram_finds_unchanged_is_done_and_one_of_nothing_is_dead(
+    fake: FakeBotApi, make_sender: MakeSender
+) -> None:
+    sender = make_sender()
+    sent = await sender.send(message(recipient=DEPARTMENT_CHAT))
+    assert sent is not None
+
+    # A retried edit that had gone through: Telegram says "not modified".
+    assert await sender.send(edit(BODY, sent)) == sent
+    with pytest.raises(PermanentSendError, match="never sent") as never_sent:
+        await sender.send(edit("已签收", None))
+    with pytest.raises(PermanentSendError, match="(?i)message to edit not found") as gone:
+        await sender.send(edit("已签收", "999"))
+    # A missing message says nothing about whether the chat can be reached.
+    assert not never_sent.value.unreachable and not gone.value.unreachable
+    with pytest.raises(PermanentSendError, match="cannot be split"):
+        await sender.send(edit("长" * 5000, sent))
+
+
+async def test_attachments_are_re_sent_by_file_id_and_a_location_as_a_titled_venue(
+    fake: FakeBotApi, make_sender: MakeSender
+) -> None:
+    sender = make_sender()
+    base = message("受理编号 260001234 群众提供的照片", recipient=DEPARTMENT_CHAT, thread_id=TOPIC)
+    await sender.send(replace(base, kind="photo", payload={"file_id": "AgAC-photo"}))
+    await sender.send(replace(base, kind="document", payload={"file_id": "BQAC-doc"}))
+    await sender.send(
+        replace(base, kind="location", payload={"latitude": 31.23, "longitude": 121.47})
+    )
+
+    [photo] = fake.calls_to("sendPhoto")
+    assert (photo["photo"], photo["caption"], photo["message_thread_id"]) == (
+        "AgAC-photo",
+        base.body,
+        TOPIC,
+    )
+    assert fake.calls_to("sendDocument")[0]["document"] == "BQAC-doc"
+    [venue] = fake.calls_to("sendVenue")
+    assert (venue["latitude"], venue["longitude"], venue["title"]) == (31.23, 121.47, base.body)
+    with pytest.raises(PermanentSendError, match="needs a file_id"):
+        await sender.send(replace(base, kind="photo", payload={}))
+    with pytest.raises(PermanentSendError, match="unknown message kind"):
+        await sender.send(replace(base, kind="sticker"))
 
 
 async def test_markup_characters_go_as_plain_text(

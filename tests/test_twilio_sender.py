@@ -15,6 +15,7 @@ import re
 import socket
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -142,6 +143,15 @@ async def test_send_posts_the_message_to_twilio_and_returns_its_sid(
     )
     assert sid == fake_twilio.created[0]
     assert sid is not None and SID.fullmatch(sid)
+
+
+@pytest.mark.parametrize("kind", ["edit", "photo", "location"])
+async def test_only_text_goes_by_sms(
+    fake_twilio: FakeTwilio, make_sender: MakeSender, kind: str
+) -> None:
+    with pytest.raises(PermanentSendError, match=f"SMS cannot send a '{kind}' message"):
+        await make_sender().send(replace(message(), kind=kind))
+    assert fake_twilio.requests == []
 
 
 async def test_messaging_service_sends_without_a_from_number(
