@@ -106,6 +106,41 @@ async def notify_resident(
     return True
 
 
+async def retire_buttons(
+    uow: UnitOfWork, ticket: Ticket, purposes: Collection[str], *, note: str = ""
+) -> int:
+    """Take the keyboard off the resident's messages of these purposes; how many.
+
+    Once answered (a rating) or moot (补充材料 on a finished ticket), buttons
+    only invite a tap that can change nothing. An edit row with the same text
+    (and ``note`` after it) and no buttons: Telegram removes the keyboard.
+    """
+    rows = await uow.outbox.for_ticket(ticket.id)
+    retired = {row.edit_of_id for row in rows if row.kind == "edit"}
+    count = 0
+    for row in rows:
+        if (
+            row.channel != "telegram"
+            or row.kind != "text"
+            or row.purpose not in purposes
+            or not row.buttons
+            or row.status == "dead"
+            or row.id in retired
+        ):
+            continue
+        await uow.outbox.enqueue(
+            channel=row.channel,
+            recipient=row.recipient,
+            body=f"{row.body}\n{note}" if note else row.body,
+            ticket_id=ticket.id,
+            purpose="retire_buttons",
+            kind="edit",
+            edit_of_id=row.id,
+        )
+        count += 1
+    return count
+
+
 async def notify_department(
     uow: UnitOfWork,
     config: DeskConfig,

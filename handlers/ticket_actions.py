@@ -19,6 +19,7 @@ from handlers.notify import (
     notify_admins,
     notify_department,
     notify_resident,
+    retire_buttons,
     triage_buttons,
 )
 from handlers.workflow import Action, Rating, Status, next_status
@@ -201,6 +202,7 @@ async def handle_reject(desk: Desk, number: str, actor: Actor, reason: str) -> A
 
     async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
         ticket.closed_at = desk.clock()
+        await retire_buttons(uow, ticket, {"card"})
         await notify_resident(uow, ticket, texts.resident_update(number, after, f"理由：{reason}"))
         return {"reason": reason}
 
@@ -355,6 +357,8 @@ async def handle_resolve(desk: Desk, number: str, actor: Actor, result: str) -> 
     async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
         ticket.result_text = result
         ticket.resolved_at = desk.clock()
+        # 补充材料 has nothing to add to any more.
+        await retire_buttons(uow, ticket, {"card"})
         if ticket.category in desk.config.category_by_code:
             # The department handled it under this category: a confirmed label.
             uow.examples.add(
@@ -387,6 +391,7 @@ async def handle_rate(desk: Desk, number: str, actor: Actor, rating: Rating) -> 
     async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
         ticket.rating = rating.value
         label = texts.RATING_LABELS[rating.value]
+        await retire_buttons(uow, ticket, {"prompt"}, note=f"（已评价：{label}）")
         if after is Status.CLOSED:
             ticket.closed_at = desk.clock()
             await notify_resident(

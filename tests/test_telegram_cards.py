@@ -113,6 +113,16 @@ async def attachments(desk_client: Client, number: str) -> list[TicketAttachment
         return list(await uow.attachments.of_ticket(ticket.id))
 
 
+async def sent_id(desk_client: Client, number: str, purpose: str) -> int:
+    """The Telegram message id of the resident's message of this purpose about the ticket."""
+    ticket = await load_ticket(desk_client.app[DESK], number)
+    async with desk_client.app[DESK].database.reading() as uow:
+        rows = await uow.outbox.for_ticket(ticket.id)
+    [row] = [r for r in rows if r.purpose == purpose and r.kind == "text"]
+    assert row.provider_message_id is not None
+    return int(row.provider_message_id)
+
+
 # ------------------------------------------------------------- cards edited in place
 
 
@@ -402,3 +412,25 @@ async def test_my_lists_tickets_as_buttons_and_a_tap_shows_the_timeline(
     assert steps == ["投诉登记", "受理", "转交住建局办理", "承办单位签收", "答复：已联系物业"]
     # Staff stay anonymous to residents.
     assert "王科员" not in timeline and "staff" not in timeline
+
+
+async def test_answered_and_moot_keyboards_are_taken_off_the_residents_messages(
+    client: Client,  # noqa: F811
+    fake_api: FakeBotApi,  # noqa: F811
+) -> None:
+    number, card = await complaint(client)
+    await deliver(client, press(CLERK, card, f"t:{number}:claim"))
+    await deliver(client, press(CLERK, card, f"t:{number}:resolve"))
+    await settle(client)
+    prompt = await bot_message(client, ZHUJIAN_CHAT, "【办结】")
+    await deliver(client, reply_to(CLERK, prompt, "电梯已修好"))
+    await settle(client)
+    service_card_id = await sent_id(client, number, "card")
+    rating_id = await sent_id(client, number, "prompt")
+    # Resolved: nothing more to add, so 补充材料 is gone.
+    assert fake_api.shown(RESIDENT_CHAT, service_card_id)[1] is None
+
+    await deliver(client, resident_tap(f"r:{number}:1"))
+    await settle(client)
+    text, markup = fake_api.shown(RESIDENT_CHAT, rating_id)
+    assert markup is None and text.endswith("（已评价：满意）")

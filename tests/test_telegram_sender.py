@@ -218,7 +218,7 @@ async def test_an_edit_telegram_finds_unchanged_is_done_and_one_of_nothing_is_de
     assert await sender.send(edit(BODY, sent)) == sent
     with pytest.raises(PermanentSendError, match="never sent") as never_sent:
         await sender.send(edit("已签收", None))
-    with pytest.raises(PermanentSendError, match="(?i)message to edit not found") as gone:
+    with pytest.raises(PermanentSendError, match=r"(?i)message to edit not found") as gone:
         await sender.send(edit("已签收", "999"))
     # A missing message says nothing about whether the chat can be reached.
     assert not never_sent.value.unreachable and not gone.value.unreachable
