@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
 from bot.serve import serve
 from bot.settings import Settings
@@ -17,7 +19,7 @@ from handlers.queries import ticket_view
 from handlers.texts import STATUS_LABELS
 from storage.db import safe_url
 from storage.migrate import current_revision
-from storage.models import DESK_TZ
+from storage.models import DESK_TZ, utcnow
 from storage.repositories.outbox import DEAD
 from storage.unit_of_work import Database
 
@@ -44,6 +46,8 @@ async def run(args: argparse.Namespace, settings: Settings, config: DeskConfig) 
         return classify_command(args.text, settings, config)
     if args.command == "ticket":
         return await show_ticket(settings, config, args.number)
+    if args.command == "export":
+        return await export_command(settings, args)
     if args.command in ("train", "eval"):
         from bot import nlp_commands
 
@@ -109,6 +113,65 @@ async def show_ticket(settings: Settings, config: DeskConfig, number: str) -> in
             f"({message.purpose}) attempts={message.attempts}"
         )
     return 0
+
+
+async def export_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the 台账 of the chosen days to an .xlsx file and say how many rows."""
+    from handlers.ledger import UnknownDepartment, export_ledger
+
+    today = utcnow().astimezone(DESK_TZ).date()
+    first, last = ledger_period(args.date_from, args.date_to, today)
+    path = Path(args.out)
+    database = await open_database(settings.database_url)
+    try:
+        rows = await export_ledger(
+            database,
+            path,
+            since=_desk_midnight(first),
+            until=_desk_midnight(last + timedelta(days=1)),
+            department_code=args.department,
+        )
+    except UnknownDepartment as exc:
+        raise StartupError(str(exc)) from exc
+    except OSError as exc:
+        raise StartupError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        await database.dispose()
+    which = f"department {args.department}" if args.department else "all departments"
+    say(f"wrote {rows} row(s) to {path} (registered {first} to {last}, {which})")
+    return 0
+
+
+def ledger_period(date_from: str | None, date_to: str | None, today: date) -> tuple[date, date]:
+    """The first and last day (both included) of an export; by default ``today``'s month.
+
+    Without ``--from`` the period starts on the 1st of the ``--to`` month, so
+    ``--to`` alone exports that month.
+    """
+    last = _parse_day("--to", date_to) if date_to else _last_of_month(today)
+    first = _parse_day("--from", date_from) if date_from else last.replace(day=1)
+    if first > last:
+        raise StartupError(f"--from {first} is after --to {last}")
+    return first, last
+
+
+def _parse_day(option: str, text: str) -> date:
+    # fromisoformat alone would also take 20261101 and 2026-W48-1.
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        try:
+            return date.fromisoformat(text.strip())
+        except ValueError as exc:
+            raise StartupError(f"{option} {text!r} is not a date: {exc}") from exc
+    raise StartupError(f"{option} {text!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-01")
+
+
+def _last_of_month(day: date) -> date:
+    next_month = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return next_month - timedelta(days=1)
+
+
+def _desk_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=DESK_TZ)
 
 
 async def outbox_command(settings: Settings, args: argparse.Namespace) -> int:

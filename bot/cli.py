@@ -1,4 +1,4 @@
-"""The ``complaint-desk`` command: serve, migrate, demo, inspect tickets and the outbox.
+"""The ``complaint-desk`` command: serve, migrate, demo, inspect tickets and the outbox, export.
 
 Operator errors (bad config, unreachable database, port in use) print one
 precise line and exit 2; a traceback appears only with ``--debug``.
@@ -64,6 +64,22 @@ def build_parser() -> argparse.ArgumentParser:
     retry = outbox_commands.add_parser("retry", help="send dead letters again")
     retry.add_argument("ids", nargs="*", type=int, help="outbox ids (see `outbox list`)")
     retry.add_argument("--all", action="store_true", help="every dead letter")
+
+    export = commands.add_parser("export", help="write the 台账 (ledger) to an Excel file")
+    export.add_argument("--out", required=True, metavar="FILE", help="the .xlsx file to write")
+    export.add_argument(
+        "--from",
+        dest="date_from",
+        metavar="YYYY-MM-DD",
+        help="first day registered, desk time (default: the 1st of the --to month)",
+    )
+    export.add_argument(
+        "--to",
+        dest="date_to",
+        metavar="YYYY-MM-DD",
+        help="last day registered, included (default: the last day of this month)",
+    )
+    export.add_argument("--department", metavar="CODE", help="only tickets this department leads")
 
     # Classifier training and measurement (bot/nlp_commands.py).
     nlp_commands.add_commands(commands)

@@ -18,6 +18,7 @@ from storage.repositories.events import EventRepository
 from storage.repositories.examples import ExampleRepository
 from storage.repositories.figures import FigureRepository
 from storage.repositories.inbound import InboundRepository
+from storage.repositories.ledger import LedgerRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.tickets import TicketRepository
 from storage.write_gate import WriteGate
@@ -36,6 +37,7 @@ class UnitOfWork:
         self.examples = ExampleRepository(session)
         self.figures = FigureRepository(session)
         self.attachments = AttachmentRepository(session)
+        self.ledger = LedgerRepository(session)
 
 
 class Database:
