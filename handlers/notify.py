@@ -38,10 +38,12 @@ async def triage_buttons(
 ) -> Buttons:
     """The triage notice's keyboard: a department per suggested category, then 其他单位.
 
-    Callback data names the department (``g:<number>:<code>``), not the
-    category: category codes may be 60 Chinese characters (180 bytes), a
-    department code is at most 40 ASCII ones, so the data stays within
-    Telegram's 64 bytes and needs nothing re-derived when tapped.
+    Callback data names the department and the category's place in the
+    config (``g:<number>:<code>:<index>``), not the category itself:
+    category codes may be 60 Chinese characters (180 bytes), a department
+    code is at most 40 ASCII ones, so the data stays within Telegram's 64
+    bytes. The tap checks the index still names a category of that
+    department (the config may have changed since) before taking it.
     """
     number = ticket.number or ""
     rows: Buttons = []
@@ -57,7 +59,9 @@ async def triage_buttons(
             continue  # never offer the department complained about (or the one returning it)
         chosen.add(department.code)
         label = f"{category.code}·{department.short_name}"
-        rows.append([{"text": label, "data": f"g:{number}:{department.code}"}])
+        # The category's place in the config rides along: a tap confirms it too.
+        index = config.categories.index(category)
+        rows.append([{"text": label, "data": f"g:{number}:{department.code}:{index}"}])
         if len(rows) == _SUGGESTED:
             break
     rows.append([{"text": OTHER_DEPARTMENTS, "data": f"o:{number}"}])

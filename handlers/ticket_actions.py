@@ -210,11 +210,21 @@ async def handle_reject(desk: Desk, number: str, actor: Actor, reason: str) -> A
 
 
 async def handle_assign(
-    desk: Desk, number: str, actor: Actor, department_code: str, co_codes: Sequence[str] = ()
+    desk: Desk,
+    number: str,
+    actor: Actor,
+    department_code: str,
+    co_codes: Sequence[str] = (),
+    corrected_category: str | None = None,
 ) -> ActionResult:
-    """转办: the department gets the ticket card, the resident the department and deadline."""
+    """转办: the department gets the ticket card, the resident the department and deadline.
+
+    ``corrected_category``: the category the centre chose with the department.
+    """
 
     async def change(uow: UnitOfWork, ticket: Ticket, after: Status) -> dict[str, object]:
+        corrected = corrected_category != ticket.category and corrected_category is not None
+        _correct_category(desk, uow, ticket, corrected_category)
         lead = await _department(uow, department_code)
         co = [await _department(uow, code) for code in co_codes if code != department_code]
         set_assignment(desk, ticket, lead, co)
@@ -223,7 +233,13 @@ async def handle_assign(
         await notify_resident(
             uow, ticket, texts.assigned_update(number, lead.short_name, ticket.deadline_at)
         )
-        return {"department": lead.code, "co_departments": [c.code for c in co]}
+        detail: dict[str, object] = {
+            "department": lead.code,
+            "co_departments": [c.code for c in co],
+        }
+        if corrected:
+            detail["corrected_category"] = corrected_category
+        return detail
 
     return await _act(desk, number, actor, Action.ASSIGN, change)
 

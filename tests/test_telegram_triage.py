@@ -205,9 +205,38 @@ async def test_suggested_categories_become_department_buttons_within_64_bytes(de
         buttons = await triage_buttons(uow, desk.config, ticket, suggested)
     # Unknown categories, repeats and the accused department are skipped.
     assert buttons == [
-        [{"text": "环境保护·生态环境局", "data": f"g:{number}:huanbao"}],
-        [{"text": "城乡建设·住建局", "data": f"g:{number}:zhujian"}],
+        # With the category's place in the config: a tap confirms it.
+        [{"text": "环境保护·生态环境局", "data": f"g:{number}:huanbao:1"}],
+        [{"text": "城乡建设·住建局", "data": f"g:{number}:zhujian:0"}],
         [{"text": OTHER_DEPARTMENTS, "data": f"o:{number}"}],
     ]
-    longest = f"g:{'9' * 10}:{'a' * 40}"
+    longest = f"g:{'9' * 10}:{'a' * 40}:999"
     assert ASSIGN_BUTTON.match(longest) and len(longest.encode()) <= 64
+
+
+@pytest.mark.parametrize(
+    ("data", "category"),
+    [
+        (":1", "环境保护"),  # the suggestion's category replaces routing's guess
+        ("", None),  # 其他单位's buttons name no category: it stays as it was
+        (":0", None),  # index 0 is 城乡建设, not huanbao's: a stale button, ignored
+        (":99", None),  # beyond the config: ignored
+    ],
+)
+async def test_a_suggestion_button_confirms_its_category(
+    triage: Client,
+    fake_api: FakeBotApi,  # noqa: F811
+    data: str,
+    category: str | None,
+) -> None:
+    number, notice = await unrouted(triage)
+    guessed = (await load_ticket(triage.app[DESK], number)).category
+    await deliver(triage, press(ADMIN, notice, f"g:{number}:huanbao{data}"))
+    await settle(triage)
+    assert await lead(triage, number) == "huanbao"
+    ticket = await load_ticket(triage.app[DESK], number)
+    assert ticket.category == (category or guessed)
+    async with triage.app[DESK].database.reading() as uow:
+        examples = await uow.examples.latest_per_ticket()
+    corrections = [(e.text, e.label) for e in examples if e.source == "correction"]
+    assert corrections == ([(ticket.text, category)] if category else [])

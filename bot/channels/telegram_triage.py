@@ -15,8 +15,9 @@ same for a returned (退单) ticket, which skips 受理. Here:
 Only centre staff (supervisors and admins of the supervision office, by
 numeric user id) in the admin room may tap; anyone else gets an alert and
 nothing changes. A ticket that is no longer in triage gets the use case's
-polite refusal. The category is left as routing guessed it: ``handle_assign``
-takes no corrected category.
+polite refusal. A suggestion button also confirms its category: a category
+other than routing's guess becomes the ticket's, kept as a labelled example
+for retraining; 其他单位 leaves the category as it was.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ logger = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
 
 # At most 2 + 10 + 1 + 40 = 53 bytes: department codes are short ASCII.
-ASSIGN_BUTTON: Final = re.compile(r"^g:(\d{9,10}):([a-z][a-z0-9_]{1,39})$")
+# With the suggested category's index in the config, when the button suggested one.
+ASSIGN_BUTTON: Final = re.compile(r"^g:(\d{9,10}):([a-z][a-z0-9_]{1,39})(?::(\d{1,3}))?$")
 OTHER_BUTTON: Final = re.compile(r"^o:(\d{9,10})$")
 # 同意延期 / 不同意 on a 【延期申请】 notice: the days requested, then y or n.
 EXTENSION_BUTTON: Final = re.compile(r"^e:(\d{9,10}):(\d{1,2}):([yn])$")
@@ -78,12 +80,13 @@ class _TriageHandlers:
         if pressed is None:
             return
         query, found, actor = pressed
-        number, code = found.groups()
+        number, code, index = found.groups()
+        category = self._suggested_category(code, index)
         try:
             ticket = await self._ticket(number)
             if ticket.status == Status.RECEIVED:
                 await handle_accept(self._desk, number, actor)
-            await handle_assign(self._desk, number, actor, code)
+            await handle_assign(self._desk, number, actor, code, corrected_category=category)
         except DeskError as exc:
             logger.info("Assigning %s to %s refused: %s", number, code, exc)
             await query.answer(exc.resident_message, show_alert=True)
@@ -133,6 +136,14 @@ class _TriageHandlers:
         if chat is None or chat.id != self._desk.config.desk.admin_chat_id:
             return None
         return await acting_staff(self._desk, update)
+
+    def _suggested_category(self, code: str, index: str | None) -> str | None:
+        """The category a suggestion button confirmed, if it still names one of ``code``'s."""
+        categories = self._desk.config.categories
+        if index is None or int(index) >= len(categories):
+            return None
+        category = categories[int(index)]
+        return category.code if category.department == code else None
 
     async def _ticket(self, number: str) -> Ticket:
         async with self._desk.database.reading() as uow:
