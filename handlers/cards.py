@@ -208,17 +208,7 @@ async def refresh_cards(desk: Desk, uow: UnitOfWork, ticket: Ticket) -> int:
         )
         if shown.get(card.id, (card.body, card.buttons)) == (body, view.buttons):
             continue
-        await uow.outbox.enqueue(
-            channel=card.channel,
-            recipient=card.recipient,
-            thread_id=card.thread_id,
-            body=body,
-            buttons=view.buttons,
-            ticket_id=ticket.id,
-            purpose=EDIT_PURPOSE,
-            kind="edit",
-            edit_of_id=card.id,
-        )
+        await uow.outbox.enqueue_edit(card, body=body, buttons=view.buttons, purpose=EDIT_PURPOSE)
         queued += 1
     return queued
 

@@ -132,15 +132,8 @@ async def retire_buttons(
             or row.id in retired
         ):
             continue
-        await uow.outbox.enqueue(
-            channel=row.channel,
-            recipient=row.recipient,
-            body=f"{row.body}\n{note}" if note else row.body,
-            ticket_id=ticket.id,
-            purpose="retire_buttons",
-            kind="edit",
-            edit_of_id=row.id,
-        )
+        body = f"{row.body}\n{note}" if note else row.body
+        await uow.outbox.enqueue_edit(row, body=body, buttons=None, purpose="retire_buttons")
         count += 1
     return count
 

@@ -576,6 +576,9 @@ async def test_the_token_appears_in_no_error_and_no_log_record(
 ) -> None:
     url = f"https://api.telegram.org/bot{FAKE_TOKEN}/sendMessage"
     errors: list[BaseException] = []
+    # bot.cli.main quiets httpx for the whole process: a CLI test that ran
+    # earlier must not hide here what httpx would log.
+    caplog.set_level(logging.DEBUG, logger="httpx")
 
     with caplog.at_level(logging.DEBUG):
         # PTB logs the API URL, token included, when the Bot is built.

@@ -89,6 +89,27 @@ class OutboxRepository:
         await self._session.flush()
         return message
 
+    async def enqueue_edit(
+        self,
+        original: OutboxMessage,
+        *,
+        body: str,
+        buttons: list[list[dict[str, str]]] | None,
+        purpose: str,
+    ) -> OutboxMessage:
+        """Queue an edit of the message ``original`` sent: same chat, new body and buttons."""
+        return await self.enqueue(
+            channel=original.channel,
+            recipient=original.recipient,
+            thread_id=original.thread_id,
+            body=body,
+            buttons=buttons,
+            ticket_id=original.ticket_id,
+            purpose=purpose,
+            kind="edit",
+            edit_of_id=original.id,
+        )
+
     async def claim_due(
         self, *, now: datetime, lease: timedelta, limit: int
     ) -> Sequence[OutboxMessage]:
