@@ -11,9 +11,10 @@ from pathlib import Path
 from bot.serve import serve
 from bot.settings import Settings
 from bot.startup import StartupError, open_database
+from handlers.api_keys import UnknownApiKey, create_api_key, list_api_keys, revoke_api_key
 from handlers.context import Desk
 from handlers.desk_config import DeskConfig
-from handlers.errors import TicketNotFound
+from handlers.errors import InvalidInput, TicketNotFound
 from handlers.messages import SYSTEM
 from handlers.queries import ticket_view
 from handlers.texts import STATUS_LABELS
@@ -48,6 +49,8 @@ async def run(args: argparse.Namespace, settings: Settings, config: DeskConfig) 
         return await show_ticket(settings, config, args.number)
     if args.command == "export":
         return await export_command(settings, args)
+    if args.command == "apikey":
+        return await apikey_command(settings, args)
     if args.command in ("train", "eval"):
         from bot import nlp_commands
 
@@ -172,6 +175,54 @@ def _last_of_month(day: date) -> date:
 
 def _desk_midnight(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=DESK_TZ)
+
+
+async def apikey_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Issue, revoke or list Open311 clients' API keys; a new key is printed once, never logged."""
+    database = await open_database(settings.database_url)
+    try:
+        if args.apikey_command == "create":
+            await _create_key(database, args.name)
+        elif args.apikey_command == "revoke":
+            await _revoke_key(database, args.name)
+        else:
+            await _list_keys(database)
+    except InvalidInput as exc:
+        raise StartupError(str(exc)) from exc
+    except UnknownApiKey as exc:
+        raise StartupError(f"{exc}; see `complaint-desk apikey list`") from exc
+    finally:
+        await database.dispose()
+    return 0
+
+
+async def _create_key(database: Database, name: str) -> None:
+    issued = await create_api_key(database, name)
+    # stdout only: the key must never reach a log line.
+    say(f"API key for {issued.name!r} (prefix {issued.prefix}):")
+    say(issued.key)
+    say("Store it now: it cannot be shown again (only its hash is kept).")
+
+
+async def _revoke_key(database: Database, name: str) -> None:
+    if await revoke_api_key(database, name):
+        say(f"revoked API key {name.strip()!r}")
+    else:
+        say(f"API key {name.strip()!r} was already revoked")
+
+
+async def _list_keys(database: Database) -> None:
+    keys = await list_api_keys(database)
+    if not keys:
+        say("no API keys; issue one with: complaint-desk apikey create NAME")
+        return
+    width = max(len("name"), *(len(key.name) for key in keys))
+    say(f"{'name':<{width}}  prefix    created           revoked")
+    for key in keys:
+        say(
+            f"{key.name:<{width}}  {key.prefix:<8}  {_local(key.created_at)}  "
+            f"{_local(key.revoked_at)}"
+        )
 
 
 async def outbox_command(settings: Settings, args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.request import BaseRequest
 
 from bot.channels.base import Sender
+from bot.channels.open311_http import Open311Api
 from bot.channels.sms_webhook import SmsWebhook
 from bot.channels.telegram_bot import UPDATE_CHANNEL, WEBHOOK_PATH, TelegramRunning
 from bot.channels.telegram_sender import bot_api_base_url, telegram_sender_from_settings
@@ -27,6 +28,7 @@ from bot.channels.twilio_sms import twilio_sender_from_settings
 from bot.intake_worker import IntakeWorker
 from bot.metrics import DeskMetrics
 from bot.outbox import DispatcherPolicy, OutboxDispatcher
+from bot.rate_limit import KeyRateLimiter
 from bot.settings import Settings
 from bot.startup import StartupError, load_classifier, open_database
 from handlers.context import Desk
@@ -45,6 +47,7 @@ DISPATCHER = web.AppKey("dispatcher", OutboxDispatcher)
 INTAKE = web.AppKey("intake", IntakeWorker)
 SMS = web.AppKey("sms", SmsWebhook)
 TELEGRAM = web.AppKey("telegram", TelegramRunning)
+OPEN311 = web.AppKey("open311", Open311Api)
 
 
 def build_senders(
@@ -108,6 +111,11 @@ def create_app(
     # token they refuse every request.
     sms.add_routes(app)
     app[SMS] = sms
+    open311 = Open311Api(
+        KeyRateLimiter(settings.open311_requests_per_minute, settings.open311_burst)
+    )
+    open311.add_routes(app)
+    app[OPEN311] = open311
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         # jieba's dictionary is built at start, not on the first resident's
@@ -132,6 +140,7 @@ def create_app(
             app[DISPATCHER] = dispatcher
             desk = Desk.build(database, config, classifier, on_outbox=dispatcher.wake)
             app[DESK] = desk
+            open311.bind(desk)
             telegram = await _start_telegram(settings, desk, telegram_request, telegram_polling)
             if telegram is not None:
                 app[TELEGRAM] = telegram

@@ -1,4 +1,4 @@
-"""The ``complaint-desk`` command: serve, migrate, demo, inspect tickets and the outbox, export.
+"""The ``complaint-desk`` command: serve, migrate, demo, tickets, outbox, export, API keys.
 
 Operator errors (bad config, unreachable database, port in use) print one
 precise line and exit 2; a traceback appears only with ``--debug``.
@@ -80,6 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="last day registered, included (default: the last day of this month)",
     )
     export.add_argument("--department", metavar="CODE", help="only tickets this department leads")
+
+    apikey = commands.add_parser("apikey", help="API keys of Open311 clients")
+    apikey_commands = apikey.add_subparsers(dest="apikey_command", required=True, metavar="ACTION")
+    create = apikey_commands.add_parser("create", help="issue a key for a client (shown once)")
+    create.add_argument(
+        "name", help="the client's name: letters, digits, - _ . and CJK, up to 100 characters"
+    )
+    revoke = apikey_commands.add_parser("revoke", help="stop a client's key from working")
+    revoke.add_argument("name", help="the client's name (see `apikey list`)")
+    apikey_commands.add_parser("list", help="every key: name, prefix, created, revoked")
 
     # Classifier training and measurement (bot/nlp_commands.py).
     nlp_commands.add_commands(commands)

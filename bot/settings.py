@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     sms_reply_wait_seconds: float = Field(default=5.0, ge=0, le=12)
     sms_inline_backlog: int = Field(default=4, ge=0, le=1000)
 
+    # Requests an Open311 client (one API key) may make: this many a minute on
+    # average, up to open311_burst at once after a quiet spell. Counted per
+    # serve process (bot.rate_limit).
+    open311_requests_per_minute: int = Field(default=30, ge=1, le=60_000)
+    open311_burst: int = Field(default=10, ge=1, le=10_000)
+
     # Off for a process that only takes requests while another one sends.
     outbox_dispatch: bool = True
     outbox_poll_seconds: float = Field(default=1.0, gt=0, le=60)

@@ -80,6 +80,7 @@ ATTACHMENT_LABELS: Final = {
     "photo": ("照片", "张"),
     "document": ("文件", "个"),
     "location": ("位置", "处"),
+    "link": ("图片链接", "个"),
 }
 
 
@@ -160,9 +161,20 @@ async def send_attachments(
                 "latitude": attachment.latitude,
                 "longitude": attachment.longitude,
             }
+        elif attachment.kind == "link" and attachment.file_ref is not None:
+            # A link a client gave (Open311 media_url): the department opens it.
+            await notify_department(
+                uow,
+                desk.config,
+                department,
+                ticket,
+                f"受理编号 {ticket.number} 的图片链接：{attachment.file_ref}",
+                purpose=ATTACHMENT_PURPOSE,
+            )
+            continue
         elif attachment.file_ref is not None and attachment.channel == "telegram":
             payload = {"file_id": attachment.file_ref}
-        else:  # pragma: no cover - only Telegram attachments are kept so far
+        else:  # pragma: no cover - nothing else is kept
             continue
         label = ATTACHMENT_LABELS.get(attachment.kind, ("附件", ""))[0]
         await notify_department(

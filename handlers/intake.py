@@ -80,7 +80,9 @@ async def register_stored(desk: Desk, inbound_id: int, message: IncomingMessage)
     # Classification (jieba for the trained engine) runs in a worker thread,
     # before the write transaction, so neither the event loop nor other
     # writers wait for it.
-    analysis = await asyncio.to_thread(_analyse, desk, text) if acceptable else None
+    analysis = (
+        await asyncio.to_thread(_analyse, desk, text, message.category) if acceptable else None
+    )
     async with desk.database.transaction() as uow:
         inbound = await uow.inbound.get_for_update(inbound_id)
         if inbound.reply_text is not None:
@@ -102,7 +104,7 @@ async def register_stored(desk: Desk, inbound_id: int, message: IncomingMessage)
         attachments_only = not text and bool(message.attachments)
         recent = (
             await _recent_tickets(desk, uow, message)
-            if analysis is not None or attachments_only
+            if message.joins_recent and (analysis is not None or attachments_only)
             else None
         )
         if recent is not None and recent.follow_up is not None:
@@ -256,11 +258,13 @@ async def _add_details(
     return texts.details_appended(ticket.number or "")
 
 
-def _analyse(desk: Desk, text: str) -> tuple[RouteDecision, tuple[str, ...]]:
+def _analyse(
+    desk: Desk, text: str, category: str | None = None
+) -> tuple[RouteDecision, tuple[str, ...]]:
     """Route the complaint and find the places it names (pure; runs in a thread)."""
     normalised = normalise(text)
     places = tuple(place_names(normalised)) if desk.config.duplicates.enabled else ()
-    return desk.router.route(normalised), places
+    return desk.router.route(normalised, category), places
 
 
 async def _answer(
@@ -325,6 +329,7 @@ async def _register(
     desk: Desk, uow: UnitOfWork, message: IncomingMessage, text: str, decision: RouteDecision
 ) -> tuple[Ticket, Assignment | None]:
     """Create the ticket, audit it, and assign it when routing is confident."""
+    place = message.place
     contact = await uow.directory.ensure_contact(message.channel, message.sender)
     if contact.unreachable:
         # They wrote to us, so they can be reached again (e.g. unblocked the bot).
@@ -351,6 +356,10 @@ async def _register(
             priority="urgent" if decision.urgent else "normal",
             created_at=now,
             updated_at=now,
+            address=place.address if place else None,
+            latitude=place.latitude if place else None,
+            longitude=place.longitude if place else None,
+            api_key_id=message.api_key_id,
         )
     )
     uow.events.append(

@@ -20,6 +20,15 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
+class Place:
+    """Where the problem is, as the sender gave it: coordinates, an address, or both."""
+
+    latitude: float | None = None
+    longitude: float | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IncomingMessage:
     """One message a channel accepted, in channel-neutral form.
 
@@ -37,8 +46,17 @@ class IncomingMessage:
     reply_inline: bool = False
     # Photos or other attachments that came with it (the text may be empty).
     media_count: int = 0
-    # Those the desk can keep and pass on to the department (Telegram's).
+    # Those the desk can keep and pass on to the department (Telegram's,
+    # and links to media an Open311 client gives).
     attachments: tuple[Attachment, ...] = ()
+    # A category the sender chose (an Open311 service code): no classifier.
+    category: str | None = None
+    place: Place | None = None
+    # False where every message is a request of its own (Open311): never
+    # added to the sender's recent ticket as a follow-up.
+    joins_recent: bool = True
+    # The Open311 client (api_keys.id) that filed it.
+    api_key_id: int | None = None
     # A keyword the provider acted on and answered itself (Twilio's STOP,
     # START, HELP, or its OptOutType for a custom word): the desk applies it
     # and sends nothing of its own.

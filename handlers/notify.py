@@ -19,6 +19,10 @@ Buttons = list[list[dict[str, str]]]
 OTHER_DEPARTMENTS: Final = "其他单位"
 _SUGGESTED: Final = 3
 
+# Channels that push nothing: their clients ask for a ticket's status
+# (Open311's GET requests). A notice to such a contact is not queued.
+POLLED_CHANNELS = frozenset({"open311"})
+
 # Purposes a resident who opted out does not receive; status updates still go.
 OPTIONAL_PURPOSES = frozenset({"prompt", "broadcast"})
 
@@ -93,11 +97,18 @@ async def notify_resident(
             detail={"purpose": purpose, "reason": reason},
         )
         return False
+    if contact.channel in POLLED_CHANNELS:
+        # Not skipped: the resident's client reads the status when it asks.
+        return True
     recipients = [contact]
     if purpose not in OPTIONAL_PURPOSES:
         # Residents whose complaints were merged in hear every update (not the
         # rating question: the ticket's own complainant answers that).
-        recipients += [f for f in await uow.directory.followers(ticket.id) if not f.unreachable]
+        recipients += [
+            f
+            for f in await uow.directory.followers(ticket.id)
+            if not f.unreachable and f.channel not in POLLED_CHANNELS
+        ]
     for recipient in recipients:
         await uow.outbox.enqueue(
             channel=recipient.channel,

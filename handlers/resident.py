@@ -105,7 +105,7 @@ async def query_ticket(desk: Desk, channel: str, address: str, number: str) -> s
         view = await ticket_view(desk, number, _citizen(contact.citizen_id))
     except TicketNotFound as exc:
         return exc.resident_message
-    label, note = _public_note(view)
+    label, note = public_note(view)
     ticket = view.ticket
     status = texts.ticket_status(
         ticket.number or number,
@@ -203,7 +203,7 @@ def _own(citizen_id: int, ticket: Ticket) -> bool:
     return ticket.citizen_id == citizen_id
 
 
-def _public_note(view: TicketView) -> tuple[str, str]:
+def public_note(view: TicketView) -> tuple[str, str]:
     """What the resident was last told in writing: the result, the reason or a reply."""
     ticket = view.ticket
     if ticket.status in (Status.RESOLVED, Status.CLOSED) and ticket.result_text:

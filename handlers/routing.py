@@ -59,13 +59,30 @@ class Router:
             key=lambda item: -len(item[0]),
         )
 
-    def route(self, text: str) -> RouteDecision:
-        """Decide category, department and urgency for one complaint."""
+    def route(self, text: str, chosen: str | None = None) -> RouteDecision:
+        """Decide category, department and urgency for one complaint.
+
+        ``chosen``: a category the sender picked (an Open311 service code).
+        It replaces the classifier, not the conduct check: a complaint about
+        a department's conduct still never goes to that department.
+        """
         urgent = bool(find_terms(text, self._config.urgent.keywords))
-        ranked = tuple(self.classifier.classify(text)[:3])
+        picked = self._config.category_by_code.get(chosen) if chosen is not None else None
+        ranked = () if picked is not None else tuple(self.classifier.classify(text)[:3])
         finding = self._conduct.detect(text)
         if finding is not None:
             return self._conduct_decision(finding, urgent, ranked)
+        if picked is not None:
+            return RouteDecision(
+                category=picked.code,
+                confidence=1.0,
+                evidence=("service_code",),
+                department=self._district_department(text, picked) or picked.department,
+                co_departments=tuple(picked.co_departments),
+                urgent=urgent,
+                accused_departments=(),
+                suggestions=(),
+            )
         best = ranked[0] if ranked else None
         if best is None or best.confidence < self._config.desk.triage_confidence:
             return RouteDecision(

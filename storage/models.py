@@ -175,6 +175,14 @@ class Ticket(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Where the complaint is, as an Open311 client gave it (a street address,
+    # WGS-84 coordinates, or both); the other channels leave these empty.
+    address: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    latitude: Mapped[float | None] = mapped_column(nullable=True)
+    longitude: Mapped[float | None] = mapped_column(nullable=True)
+    # The Open311 client (ApiKey row) that filed the ticket. Not a foreign key:
+    # SQLite cannot add one to an existing table without rebuilding it.
+    api_key_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class TicketFollower(Base):
@@ -316,3 +324,22 @@ class TicketAttachment(Base):
     latitude: Mapped[float | None] = mapped_column(nullable=True)
     longitude: Mapped[float | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    """An Open311 client's API key (``complaint-desk apikey create``); only its hash is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    # The key's first characters, shown in listings so an operator can tell keys
+    # apart; far too short to guess the rest from.
+    key_prefix: Mapped[str] = mapped_column(String(12))
+    # Hex SHA-256 of the whole key. A fast unsalted hash is right here, unlike
+    # for passwords: a key is 32 random bytes, so there is no dictionary to try
+    # and no brute force that a slow hash would slow down; and it must be fast
+    # and deterministic because every request looks its key up by this hash.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

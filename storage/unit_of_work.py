@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.db import SQLITE_BEGIN_OPTION
+from storage.repositories.api_keys import ApiKeyRepository
 from storage.repositories.attachments import AttachmentRepository
 from storage.repositories.directory import DirectoryRepository
 from storage.repositories.events import EventRepository
@@ -38,6 +39,7 @@ class UnitOfWork:
         self.figures = FigureRepository(session)
         self.attachments = AttachmentRepository(session)
         self.ledger = LedgerRepository(session)
+        self.api_keys = ApiKeyRepository(session)
 
 
 class Database:

@@ -78,6 +78,31 @@ class TicketRepository:
         )
         return result.scalars().all()
 
+    async def matching(
+        self,
+        *,
+        numbers: Collection[str] = (),
+        category: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        statuses: Collection[str] = (),
+        limit: int,
+    ) -> Sequence[Ticket]:
+        """Tickets by number, category, registration time and status; the newest first."""
+        query = select(Ticket).where(Ticket.number.is_not(None))
+        if numbers:
+            query = query.where(Ticket.number.in_(numbers))
+        if category is not None:
+            query = query.where(Ticket.category == category)
+        if since is not None:
+            query = query.where(Ticket.created_at >= since)
+        if until is not None:
+            query = query.where(Ticket.created_at <= until)
+        if statuses:
+            query = query.where(Ticket.status.in_(statuses))
+        result = await self._session.execute(query.order_by(Ticket.id.desc()).limit(limit))
+        return result.scalars().all()
+
     async def count_by_status(self) -> dict[str, int]:
         """How many tickets are in each status."""
         result = await self._session.execute(
