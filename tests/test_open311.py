@@ -15,7 +15,7 @@ from xml.etree import ElementTree
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from helpers import CONDUCT_TEXT, ROUTED_TEXT, register
+from helpers import CONDUCT_TEXT, ROUTED_TEXT, load_ticket, register
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -103,6 +103,47 @@ async def test_service_definition_and_an_unknown_code(api: Client) -> None:
     assert await error(missing) == (404, "service_code '不存在' is not a service of this desk")
     xml = ElementTree.fromstring(await (await api.get(f"{BASE}/services/不存在.xml")).read())
     assert xml.tag == "errors" and xml.findtext("error/code") == "404"
+
+
+async def test_a_definition_lists_the_districts_in_json_and_xml(
+    database_url: str, desk_config: DeskConfig
+) -> None:
+    districts = [{"name": "东城区", "aliases": ["东城"]}, {"name": "西城区"}]
+    config = DeskConfig.model_validate({**desk_config.model_dump(), "districts": districts})
+    async with await make_client(database_url, config) as api:
+        [service] = [
+            s
+            for s in await (await api.get(f"{BASE}/services.json")).json()
+            if s["service_code"] == "城乡建设"
+        ]
+        assert service["metadata"] is True
+        definition = await (await api.get(f"{BASE}/services/城乡建设.json")).json()
+        [attribute] = definition["attributes"]
+        assert (attribute["code"], attribute["datatype"], attribute["required"]) == (
+            "district",
+            "singlevaluelist",
+            False,
+        )
+        assert attribute["values"] == [
+            {"key": "东城区", "name": "东城区"},
+            {"key": "西城区", "name": "西城区"},
+        ]
+        xml = ElementTree.fromstring(await (await api.get(f"{BASE}/services/城乡建设.xml")).read())
+        assert xml.tag == "service_definition"
+        assert [v.findtext("key") for v in xml.iter("value")] == ["东城区", "西城区"]
+        assert xml.findtext("attributes/attribute/variable") == "true"
+
+        api_key = await key(api)
+        [filed] = await file(api, form(api_key, **{"attribute[district]": "西城区"}))
+        refused = await api.post(
+            f"{BASE}/requests.json", data=form(api_key, **{"attribute[district]": "南城区"})
+        )
+        assert await error(refused) == (
+            400,
+            "attribute[district] '南城区' is not one of its values",
+        )
+        ticket = await load_ticket(api.app[DESK], filed["service_request_id"])
+        assert ticket.text.startswith("西城区：")
 
 
 # ------------------------------------------------------------------- filing
