@@ -14,13 +14,13 @@ from xml.etree import ElementTree
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from helpers import CONDUCT_TEXT, ROUTED_TEXT, load_ticket, register
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_sms_webhook import make_client
 
-from bot.app import DESK, create_app
-from bot.settings import Settings
+from bot.app import DESK
 from handlers.api_keys import create_api_key, revoke_api_key
 from handlers.desk_config import DeskConfig
 from storage.models import DESK_TZ
@@ -28,17 +28,6 @@ from storage.models import DESK_TZ
 Client = TestClient[web.Request, web.Application]
 BASE = "/open311/v2"
 PHONE = "+8613912345678"
-
-
-async def make_client(database_url: str, desk_config: DeskConfig, **overrides: Any) -> Client:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "database_auto_migrate": True,
-        "outbox_dispatch": False,
-        **overrides,
-    }
-    settings = Settings(_env_file=None, **values)  # type: ignore[arg-type]
-    return TestClient(TestServer(create_app(settings, desk_config)))
 
 
 @pytest.fixture

@@ -113,6 +113,21 @@ async def attachments(desk_client: Client, number: str) -> list[TicketAttachment
         return list(await uow.attachments.of_ticket(ticket.id))
 
 
+PROMPT_MARKERS = {"return": "【退单】", "extend": "【申请延期】", "resolve": "【办结】"}
+
+
+async def by_prompt(
+    desk_client: Client, card: dict[str, Any], number: str, action: str, *answers: str
+) -> None:
+    """The clerk presses ``action`` on the card and replies to its prompt with each answer."""
+    await deliver(desk_client, press(CLERK, card, f"t:{number}:{action}"))
+    await settle(desk_client)
+    prompt = await bot_message(desk_client, ZHUJIAN_CHAT, PROMPT_MARKERS[action])
+    for answer in answers:
+        await deliver(desk_client, reply_to(CLERK, prompt, answer))
+        await settle(desk_client)
+
+
 async def sent_id(desk_client: Client, number: str, purpose: str) -> int:
     """The Telegram message id of the resident's message of this purpose about the ticket."""
     ticket = await load_ticket(desk_client.app[DESK], number)
@@ -156,11 +171,7 @@ async def test_a_returned_card_says_so_and_keeps_no_buttons(
     fake_api: FakeBotApi,  # noqa: F811
 ) -> None:
     number, card = await complaint(client)
-    await deliver(client, press(CLERK, card, f"t:{number}:return"))
-    await settle(client)
-    prompt = await bot_message(client, ZHUJIAN_CHAT, "【退单】")
-    await deliver(client, reply_to(CLERK, prompt, "不属于本单位职责"))
-    await settle(client)
+    await by_prompt(client, card, number, "return", "不属于本单位职责")
 
     text, markup = fake_api.shown(ZHUJIAN_CHAT, card["message_id"])
     assert "状态：已退回中心重新分派" in text and markup is None
@@ -195,11 +206,7 @@ async def test_extension_request_approved_by_the_centre_moves_the_deadline(
     before = (await load_ticket(desk, number)).deadline_at
     assert before is not None
     await deliver(client, press(CLERK, card, f"t:{number}:claim"))
-    await deliver(client, press(CLERK, card, f"t:{number}:extend"))
-    await settle(client)
-    prompt = await bot_message(client, ZHUJIAN_CHAT, "【申请延期】")
-    await deliver(client, reply_to(CLERK, prompt, "5天，需协调施工单位"))
-    await settle(client)
+    await by_prompt(client, card, number, "extend", "5天，需协调施工单位")
     assert "延期申请（5个工作日）已提交" in to_chat(fake_api, ZHUJIAN_CHAT)[-1]
 
     notice = await bot_message(client, ADMIN_CHAT, "【延期申请】")
@@ -241,11 +248,7 @@ async def test_a_refused_extension_keeps_the_deadline_and_one_request_at_a_time(
     number, card = await complaint(client)
     before = (await load_ticket(desk, number)).deadline_at
     for reason in ("3 等待配件", "4 还要等"):
-        await deliver(client, press(CLERK, card, f"t:{number}:extend"))
-        await settle(client)
-        prompt = await bot_message(client, ZHUJIAN_CHAT, "【申请延期】")
-        await deliver(client, reply_to(CLERK, prompt, reason))
-        await settle(client)
+        await by_prompt(client, card, number, "extend", reason)
     assert to_chat(fake_api, ZHUJIAN_CHAT)[-1] == "该工单已有延期申请待审批，请等待中心答复。"
 
     notice = await bot_message(client, ADMIN_CHAT, "【延期申请】")
@@ -260,12 +263,7 @@ async def test_an_extension_reply_without_days_gets_the_usage(
     fake_api: FakeBotApi,  # noqa: F811
 ) -> None:
     number, card = await complaint(client)
-    await deliver(client, press(CLERK, card, f"t:{number}:extend"))
-    await settle(client)
-    prompt = await bot_message(client, ZHUJIAN_CHAT, "【申请延期】")
-    for text in ("过几天再说", "45 太久了"):
-        await deliver(client, reply_to(CLERK, prompt, text))
-        await settle(client)
+    await by_prompt(client, card, number, "extend", "过几天再说", "45 太久了")
     said = to_chat(fake_api, ZHUJIAN_CHAT)
     assert said[-2].startswith("请先写延长的工作日天数")
     assert said[-1] == "延期天数须为1至30个工作日。"
@@ -420,11 +418,7 @@ async def test_answered_and_moot_keyboards_are_taken_off_the_residents_messages(
 ) -> None:
     number, card = await complaint(client)
     await deliver(client, press(CLERK, card, f"t:{number}:claim"))
-    await deliver(client, press(CLERK, card, f"t:{number}:resolve"))
-    await settle(client)
-    prompt = await bot_message(client, ZHUJIAN_CHAT, "【办结】")
-    await deliver(client, reply_to(CLERK, prompt, "电梯已修好"))
-    await settle(client)
+    await by_prompt(client, card, number, "resolve", "电梯已修好")
     service_card_id = await sent_id(client, number, "card")
     rating_id = await sent_id(client, number, "prompt")
     # Resolved: nothing more to add, so 补充材料 is gone.
