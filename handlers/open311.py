@@ -275,6 +275,8 @@ async def file_request(
     external = (
         f"{client.id}:key:{idempotency_key}" if idempotency_key else f"{client.id}:{uuid.uuid4()}"
     )
+    if idempotency_key:
+        await _refuse_reused_key(desk, external, idempotency_key, request)
     # Whom the desk would call back, never shown by this API (see the module docstring).
     who = request.phone or request.email or f"anonymous:{uuid.uuid4().hex[:16]}"
     district = request.attributes.get("district")
@@ -291,6 +293,7 @@ async def file_request(
             sender=f"{client.id}:{who}",
             text=text,
             raw={
+                "description": request.description,
                 "service_code": request.service_code,
                 "name": request.name,
                 "phone": request.phone,
@@ -314,6 +317,25 @@ async def file_request(
     # "Reply 查询 <编号>" is for residents on SMS and Telegram; a client asks the API.
     notice = result.reply.replace(query_hint(number), "") + "可凭受理编号随时查询办理进度。"
     return FiledRequest(number, notice, result.duplicate)
+
+
+async def _refuse_reused_key(
+    desk: Desk, external_id: str, idempotency_key: str, request: NewRequest
+) -> None:
+    """422 when the key already filed a different request: a retry must repeat itself."""
+    async with desk.database.reading() as uow:
+        earlier = await uow.inbound.find(CHANNEL, external_id[:120])
+    if earlier is None:
+        return
+    same = earlier.raw_payload.get("description") == request.description and (
+        earlier.raw_payload.get("service_code") == request.service_code
+    )
+    if not same:
+        raise Open311Error(
+            422,
+            f"Idempotency-Key '{idempotency_key}' was already used for a different request; "
+            "send a new key with a new request",
+        )
 
 
 # ----------------------------------------------------------------- looking up
@@ -411,12 +433,14 @@ async def find_requests(desk: Desk, client: ApiClient, wanted: RequestFilter) ->
             limit=MAX_RESULTS,
         )
         names = {d.id: d.name for d in await uow.directory.departments()}
-        views = []
-        for ticket in tickets:
-            events = await uow.events.for_ticket(ticket.id)
-            attachments = await uow.attachments.of_ticket(ticket.id)
-            views.append(_view(desk, client, ticket, events, attachments, names))
-    return views
+        ids = [ticket.id for ticket in tickets]
+        # Two queries for the whole page, not two per ticket.
+        events = await uow.events.for_tickets(ids)
+        attachments = await uow.attachments.of_tickets(ids)
+    return [
+        _view(desk, client, ticket, events[ticket.id], attachments[ticket.id], names)
+        for ticket in tickets
+    ]
 
 
 async def request_by_id(desk: Desk, client: ApiClient, number: str) -> RequestView:

@@ -15,7 +15,7 @@ from xml.etree import ElementTree
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from helpers import CONDUCT_TEXT, ROUTED_TEXT, load_ticket, register
+from helpers import CONDUCT_TEXT, ROUTED_TEXT, load_ticket, register, staff_actor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_sms_webhook import make_client
@@ -23,6 +23,7 @@ from test_sms_webhook import make_client
 from bot.app import DESK
 from handlers.api_keys import create_api_key, revoke_api_key
 from handlers.desk_config import DeskConfig
+from handlers.ticket_actions import handle_claim, handle_reply
 from storage.models import DESK_TZ
 
 Client = TestClient[web.Request, web.Application]
@@ -157,6 +158,14 @@ async def test_a_request_is_filed_routed_and_found_again(api: Client) -> None:
     text = str(found)
     assert PHONE not in text and "13912345678" not in text and "王" not in text
 
+    # The department's interim reply is the request's status_notes, in the list too.
+    clerk = await staff_actor(api.app[DESK], 501, "zhujian")
+    await handle_claim(api.app[DESK], number, clerk)
+    await handle_reply(api.app[DESK], number, clerk, "已联系物业，明天维修")
+    [listed] = await (await api.get(f"{BASE}/requests.json")).json()
+    assert listed["status_notes"] == "最新答复：已联系物业，明天维修"
+    assert listed["extended_attributes"]["desk_status"] == "in_progress"
+
 
 async def test_a_service_code_routes_without_the_classifier(api: Client) -> None:
     api_key = await key(api)
@@ -180,6 +189,20 @@ async def test_the_same_idempotency_key_gives_the_same_request(api: Client) -> N
     assert (first.status, again.status, other.status) == (201, 200, 201)
     ids = [(await r.json())[0]["service_request_id"] for r in (first, again, other)]
     assert ids[0] == ids[1] != ids[2]
+    async with api.app[DESK].database.reading() as uow:
+        assert await uow.tickets.count() == 2
+
+    # The same key for something else is a client bug, not a retry.
+    reused = await api.post(
+        f"{BASE}/requests.json",
+        data=form(api_key, description="路灯坏了一个月"),
+        headers={"Idempotency-Key": "abc-1"},
+    )
+    assert await error(reused) == (
+        422,
+        "Idempotency-Key 'abc-1' was already used for a different request; "
+        "send a new key with a new request",
+    )
     async with api.app[DESK].database.reading() as uow:
         assert await uow.tickets.count() == 2
 

@@ -14,7 +14,8 @@ Endpoints (``.json`` or ``.xml``; XML is the standard's required format):
 
 Errors have the standard's shape (``[{"code": 400, "description": "..."}]``,
 or ``<errors>`` in XML) and say precisely what is wrong. A bad or revoked key
-is 403, a body over ``MAX_BODY`` 413, and a client over its rate 429 with
+is 403, a body over ``MAX_BODY`` 413, an ``Idempotency-Key`` reused for a
+different request 422, and a client over its rate 429 with
 ``Retry-After``. The rate is per key (per address for GETs without one) and
 per process.
 """

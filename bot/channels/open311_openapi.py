@@ -94,7 +94,7 @@ def _ok(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     """The document (a fresh dict each time: callers may change theirs)."""
-    errors = {str(code): _ERRORS for code in (400, 403, 404, 413, 429, 503)}
+    errors = {str(code): _ERRORS for code in (400, 403, 404, 413, 422, 429, 503)}
     return {
         "openapi": "3.0.3",
         "info": {

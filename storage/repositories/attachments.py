@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +41,20 @@ class AttachmentRepository:
         self._session.add(attachment)
         await self._session.flush()
         return attachment
+
+    async def of_tickets(self, ticket_ids: Collection[int]) -> dict[int, list[TicketAttachment]]:
+        """Several tickets' attachments in one query, each ticket's in the order they came."""
+        found: dict[int, list[TicketAttachment]] = {ticket_id: [] for ticket_id in ticket_ids}
+        if not found:
+            return found
+        result = await self._session.execute(
+            select(TicketAttachment)
+            .where(TicketAttachment.ticket_id.in_(found))
+            .order_by(TicketAttachment.id)
+        )
+        for attachment in result.scalars():
+            found[attachment.ticket_id].append(attachment)
+        return found
 
     async def of_ticket(self, ticket_id: int) -> Sequence[TicketAttachment]:
         """A ticket's attachments, in the order they came."""

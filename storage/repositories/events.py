@@ -69,6 +69,19 @@ class EventRepository:
         )
         return result.scalars().all()
 
+    async def for_tickets(self, ticket_ids: Collection[int]) -> dict[int, list[TicketEvent]]:
+        """Several tickets' events in one query, each ticket's in the order they happened."""
+        found: dict[int, list[TicketEvent]] = {ticket_id: [] for ticket_id in ticket_ids}
+        if not found:
+            return found
+        result = await self._session.execute(
+            select(TicketEvent).where(TicketEvent.ticket_id.in_(found)).order_by(TicketEvent.id)
+        )
+        for event in result.scalars():
+            if event.ticket_id is not None:
+                found[event.ticket_id].append(event)
+        return found
+
     async def for_ticket(self, ticket_id: int) -> Sequence[TicketEvent]:
         """A ticket's events in the order they happened."""
         result = await self._session.execute(
