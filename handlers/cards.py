@@ -109,14 +109,15 @@ async def send_cards(
 
     ``status`` is the one the ticket is moving to, when the transaction has
     not set it yet. The ticket's attachments follow each card, unless the
-    department has them already (``with_attachments`` False). Older cards
-    of the ticket are refreshed first, so they lose their buttons before the
-    new card arrives.
+    department has them already (``with_attachments`` False). The ticket's
+    older cards are refreshed by the action's own transaction
+    (``ticket_actions._act``), after the change: a ticket being registered
+    has none.
     """
-    await refresh_cards(desk, uow, ticket)
+    facts = await card_facts(uow, ticket)
     for department, card_heading in [(lead, heading), *((co, CO_HEADING) for co in co_departments)]:
         view = await render_card(
-            desk, uow, ticket, department, heading=card_heading, live=True, status=status
+            uow, ticket, department, facts, heading=card_heading, live=True, status=status
         )
         if view.excerpt:
             # The card quotes the beginning; the whole complaint goes first.
@@ -138,8 +139,7 @@ async def send_cards(
             payload={"department_id": department.id, "heading": card_heading},
         )
         if with_attachments:
-            attachments = await uow.attachments.of_ticket(ticket.id)
-            await send_attachments(desk, uow, ticket, department, attachments)
+            await send_attachments(desk, uow, ticket, department, facts.attachments)
 
 
 async def send_attachments(
@@ -201,6 +201,7 @@ async def refresh_cards(desk: Desk, uow: UnitOfWork, ticket: Ticket) -> int:
     for card in cards:
         newest[_department_id(card)] = card.id  # rows are in id order: the last one wins
     shown = _shown(rows)
+    facts = await card_facts(uow, ticket)
     queued = 0
     for card in cards:
         department = await uow.directory.department(_department_id(card))
@@ -208,10 +209,10 @@ async def refresh_cards(desk: Desk, uow: UnitOfWork, ticket: Ticket) -> int:
             continue
         payload = card.payload or {}
         view = await render_card(
-            desk,
             uow,
             ticket,
             department,
+            facts,
             heading=str(payload.get("heading", LEAD_HEADING)),
             live=newest[department.id] == card.id,
         )
@@ -225,11 +226,26 @@ async def refresh_cards(desk: Desk, uow: UnitOfWork, ticket: Ticket) -> int:
     return queued
 
 
+@dataclass(frozen=True, slots=True)
+class CardFacts:
+    """What every card of a ticket shows alike, read once however many cards are drawn."""
+
+    masked_contact: str
+    attachments: Sequence[TicketAttachment]
+
+
+async def card_facts(uow: UnitOfWork, ticket: Ticket) -> CardFacts:
+    """The ticket's masked contact and its attachments."""
+    contact = await uow.directory.contact_by_id(ticket.contact_id)
+    masked = texts.mask_address(contact.channel, contact.address) if contact else ""
+    return CardFacts(masked, await uow.attachments.of_ticket(ticket.id))
+
+
 async def render_card(
-    desk: Desk,
     uow: UnitOfWork,
     ticket: Ticket,
     department: Department,
+    facts: CardFacts,
     *,
     heading: str,
     live: bool,
@@ -239,14 +255,13 @@ async def render_card(
 
     ``status`` overrides the ticket's, for a card sent before the transaction sets it.
     """
-    contact = await uow.directory.contact_by_id(ticket.contact_id)
-    attachments = await uow.attachments.of_ticket(ticket.id)
     line, buttons = await _state(
         uow, ticket, department, Status(ticket.status) if status is None else status, live=live
     )
     lines = [f"状态：{line}"]
-    if attachments:
-        lines.insert(0, f"附件：{attachment_summary(a.kind for a in attachments)}（见群内消息）")
+    if facts.attachments:
+        summary = attachment_summary(a.kind for a in facts.attachments)
+        lines.insert(0, f"附件：{summary}（见群内消息）")
     head = texts.department_notice(
         number=ticket.number or "",
         category=ticket.category,
@@ -254,7 +269,7 @@ async def render_card(
         evidence=list(ticket.evidence),
         urgent=ticket.priority == "urgent",
         deadline=ticket.deadline_at,
-        masked_contact=texts.mask_address(contact.channel, contact.address) if contact else "",
+        masked_contact=facts.masked_contact,
         channel=ticket.channel,
         text="",
         heading=heading,
@@ -283,6 +298,7 @@ async def _state(
 ) -> tuple[str, Buttons | None]:
     """The status line a department's card shows, and its buttons."""
     number = ticket.number or ""
+    label = CARD_STATUS.get(status, texts.STATUS_LABELS.get(status, status))
     if ticket.department_id == department.id:
         role, table = "", LEAD_BUTTONS
     elif department.id in ticket.co_department_ids:
@@ -292,10 +308,10 @@ async def _state(
         name = now_with.short_name if now_with is not None else "其他单位"
         return f"已转办至{name}，本单位无需再办理", None
     else:
-        return CARD_STATUS.get(status, texts.STATUS_LABELS.get(status, status)), None
+        return label, None
     if not live:
         return "已重新派发，请在本单位收到的最新工单卡片上办理", None
-    line = CARD_STATUS.get(status, texts.STATUS_LABELS.get(status, status)) + role
+    line = label + role
     if ticket.owner_staff_id is not None:
         owner = await uow.directory.staff_by_id(ticket.owner_staff_id)
         line += f"，经办人：{owner.name or f'工作人员#{owner.id}'}" if owner else ""

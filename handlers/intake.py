@@ -30,7 +30,7 @@ from handlers.ticket_actions import set_assignment
 from handlers.workflow import HANDLING, TRIAGE, Status
 from nlp.extract import place_names
 from nlp.normalise import clean, normalise
-from storage.models import Department, InboundMessage, Ticket
+from storage.models import Department, InboundMessage, Ticket, TicketAttachment
 from storage.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
@@ -202,8 +202,10 @@ def details_button(message: IncomingMessage, ticket: Ticket) -> Buttons | None:
     return [[{"text": "补充材料", "data": f"d:{ticket.number}"}]]
 
 
-async def _keep_attachments(uow: UnitOfWork, ticket: Ticket, message: IncomingMessage) -> list[int]:
-    """Store the message's attachments with the ticket; their row ids."""
+async def _keep_attachments(
+    uow: UnitOfWork, ticket: Ticket, message: IncomingMessage
+) -> list[TicketAttachment]:
+    """Store the message's attachments with the ticket; the rows stored."""
     kept = []
     for attachment in message.attachments:
         row = await uow.attachments.add(
@@ -215,7 +217,7 @@ async def _keep_attachments(uow: UnitOfWork, ticket: Ticket, message: IncomingMe
             latitude=attachment.latitude,
             longitude=attachment.longitude,
         )
-        kept.append(row.id)
+        kept.append(row)
     return kept
 
 
@@ -235,12 +237,11 @@ async def _add_details(
             "channel": message.channel,
             "inbound": message.external_id,
             "text": text,
-            "attachments": kept,
+            "attachments": [attachment.id for attachment in kept],
         },
     )
     if ticket.department_id is not None and Status(ticket.status) in HANDLING:
         handling = [ticket.department_id, *ticket.co_department_ids]
-        attachments = [a for a in await uow.attachments.of_ticket(ticket.id) if a.id in kept]
         for department_id in handling:
             department = await uow.directory.department(department_id)
             if department is None:  # pragma: no cover - departments are never deleted
@@ -253,7 +254,7 @@ async def _add_details(
                     ticket,
                     f"【补充材料】受理编号 {ticket.number}：{text}",
                 )
-            await send_attachments(desk, uow, ticket, department, attachments)
+            await send_attachments(desk, uow, ticket, department, kept)
     await refresh_cards(desk, uow, ticket)
     return texts.details_appended(ticket.number or "")
 
