@@ -35,7 +35,7 @@ from handlers.context import Desk
 from handlers.desk_config import CategoryConfig, DeskConfig
 from handlers.intake import handle_register
 from handlers.messages import Attachment, IncomingMessage, Place
-from handlers.queries import EventView, TicketView
+from handlers.queries import TicketView, event_views
 from handlers.resident import public_note
 from handlers.texts import STATUS_LABELS, query_hint
 from handlers.workflow import Status
@@ -465,12 +465,8 @@ def _view(
     own = ticket.api_key_id == client.id
     conduct = bool(ticket.accused_department_ids)
     hidden = conduct and not own
-    event_views = tuple(
-        EventView(e.created_at, e.actor, e.action, e.from_status, e.to_status, e.detail)
-        for e in events
-    )
     department = names.get(ticket.department_id) if ticket.department_id else None
-    label, note = public_note(TicketView(ticket, department, (), event_views))
+    label, note = public_note(TicketView(ticket, department, (), event_views(events)))
     links = [a.file_ref for a in attachments if a.kind == "link" and a.file_ref]
     category = desk.config.category_by_code.get(ticket.category or "")
     return RequestView(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,7 +10,7 @@ from handlers.context import Desk
 from handlers.errors import TicketNotFound
 from handlers.messages import Actor
 from handlers.ticket_actions import visible_to
-from storage.models import Ticket
+from storage.models import Ticket, TicketEvent
 from storage.unit_of_work import UnitOfWork
 
 
@@ -23,6 +24,14 @@ class EventView:
     from_status: str | None
     to_status: str | None
     detail: dict[str, object]
+
+
+def event_views(events: Iterable[TicketEvent]) -> tuple[EventView, ...]:
+    """Audit rows as the views read-only callers get."""
+    return tuple(
+        EventView(e.created_at, e.actor, e.action, e.from_status, e.to_status, e.detail)
+        for e in events
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +54,7 @@ async def ticket_view(desk: Desk, number: str, viewer: Actor) -> TicketView:
             # Same answer as a missing ticket: nothing about others' tickets leaks.
             raise TicketNotFound(number)
         names = {d.id: d.short_name for d in await uow.directory.departments()}
-        events = tuple(
-            EventView(e.created_at, e.actor, e.action, e.from_status, e.to_status, e.detail)
-            for e in await uow.events.for_ticket(ticket.id)
-        )
+        events = event_views(await uow.events.for_ticket(ticket.id))
     return TicketView(
         ticket=ticket,
         department=names.get(ticket.department_id) if ticket.department_id else None,

@@ -65,6 +65,14 @@ _ANONYMOUS: Final = ApiClient(id=0, name="anonymous")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class RateLimited(Open311Error):
+    """429: the client is over its rate; ``retry_after`` whole seconds until it is not."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(429, f"too many requests: retry after {retry_after}")
+        self.retry_after = retry_after
+
+
 class Open311Api:
     """The routes, bound to the desk once it is running."""
 
@@ -147,8 +155,8 @@ class Open311Api:
                 return await endpoint(request, desk)
             except Open311Error as exc:
                 response = respond_error(request, exc.status, exc.description)
-                if exc.status == 429:
-                    response.headers["Retry-After"] = exc.description.rpartition(" ")[2]
+                if isinstance(exc, RateLimited):
+                    response.headers["Retry-After"] = str(exc.retry_after)
                 return response
 
         return handler
@@ -177,8 +185,7 @@ class Open311Api:
     def _limit(self, who: str) -> None:
         wait = self._limiter.check(who)
         if wait is not None:
-            seconds = max(1, round(wait + 0.5))
-            raise Open311Error(429, f"too many requests: retry after {seconds}")
+            raise RateLimited(max(1, round(wait + 0.5)))
 
 
 async def _form(request: web.Request) -> Mapping[str, str]:

@@ -31,7 +31,7 @@ import re
 from typing import Any
 
 from aiohttp import web
-from telegram import Message, Update
+from telegram import CallbackQuery, Chat, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -350,14 +350,11 @@ class TelegramFrontDoor:
 
     async def _rate(self, update: Update, context: Context) -> None:
         """满意 / 基本满意 / 不满意 tapped: the same as texting 评价 <编号> <n>."""
-        query = update.callback_query
-        chat = update.effective_chat
-        if query is None or chat is None or chat.type != chat.PRIVATE:
+        tap = private_tap(update, RATING_BUTTON)
+        if tap is None:
             return
-        found = RATING_BUTTON.match(query.data or "")
-        await query.answer("已收到您的评价，谢谢。" if found else None)
-        if found is None:
-            return
+        query, _, found = tap
+        await query.answer("已收到您的评价，谢谢。")
         # One rating per tap; a redelivered tap finds its stored answer.
         await self._resident(
             update, f"评价 {found.group(1)} {found.group(2)}", external_id=f"callback:{query.id}"
@@ -365,27 +362,22 @@ class TelegramFrontDoor:
 
     async def _details(self, update: Update, context: Context) -> None:
         """补充材料 tapped: the resident's next messages join that ticket."""
-        query, chat = update.callback_query, update.effective_chat
-        if query is None or chat is None or chat.type != chat.PRIVATE:
+        tap = private_tap(update, DETAILS_BUTTON)
+        if tap is None:
             return
-        found = DETAILS_BUTTON.match(query.data or "")
-        if found is None:
-            return
+        query, chat, found = tap
         reply = await open_details(self._desk, CHANNEL, str(chat.id), found.group(1))
         await query.answer()
         await say_in_chat(self._desk, chat.id, None, reply, purpose="reply")
 
     async def _ticket_tapped(self, update: Update, context: Context) -> None:
         """A ticket in the /my list tapped: the same as /status <编号>."""
-        query, chat = update.callback_query, update.effective_chat
-        if query is None or chat is None or chat.type != chat.PRIVATE:
+        tap = private_tap(update, STATUS_BUTTON)
+        if tap is None:
             return
-        found = STATUS_BUTTON.match(query.data or "")
+        query, _, found = tap
         await query.answer()
-        if found is not None:
-            await self._resident(
-                update, f"查询 {found.group(1)}", external_id=f"callback:{query.id}"
-            )
+        await self._resident(update, f"查询 {found.group(1)}", external_id=f"callback:{query.id}")
 
     async def _start(self, update: Update, context: Context) -> None:
         """/start: the welcome, and prompts and broadcasts (back) on."""
@@ -395,6 +387,17 @@ class TelegramFrontDoor:
         await opt_in(self._desk, CHANNEL, str(chat.id))
         welcome = texts.telegram_welcome(self._desk.config.desk.name)
         await say_in_chat(self._desk, chat.id, None, welcome, purpose="reply")
+
+
+def private_tap(
+    update: Update, pattern: re.Pattern[str]
+) -> tuple[CallbackQuery, Chat, re.Match[str]] | None:
+    """A resident's button press in their private chat matching ``pattern``; else None."""
+    query, chat = update.callback_query, update.effective_chat
+    if query is None or chat is None or chat.type != chat.PRIVATE:
+        return None
+    found = pattern.match(query.data or "")
+    return None if found is None else (query, chat, found)
 
 
 def attachments_of(message: Message) -> tuple[Attachment, ...]:
