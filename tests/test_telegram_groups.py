@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from fake_telegram import FAKE_TOKEN, FakeBotApi
-from test_telegram_resident import deliver, settle
+from aiohttp.test_utils import TestClient
+from fake_telegram import FakeBotApi
+from test_telegram_resident import (  # noqa: F401 - fixtures, used by name
+    client,
+    deliver,
+    fake_api,
+    settle,
+)
 
-from bot.app import DESK, create_app
-from bot.settings import Settings
+from bot.app import DESK
 from handlers.desk_config import DeskConfig
 from handlers.directory_sync import sync_directory
 
@@ -39,8 +42,11 @@ def group_message(text: str, user_id: int, chat_id: int, **extra: Any) -> dict[s
 
 
 @pytest.fixture
-def unbound_config(desk_config: DeskConfig) -> DeskConfig:
-    """The test desk with 生态环境局's group left out of the file (to be bound by /bind)."""
+def desk_config(desk_config: DeskConfig) -> DeskConfig:
+    """The test desk with 生态环境局's group left out of the file (to be bound by /bind).
+
+    It overrides conftest's, so test_telegram_resident's ``client`` serves it.
+    """
     departments = [
         d.model_copy(update={"chat_id": None}) if d.code == "huanbao" else d
         for d in desk_config.departments
@@ -48,40 +54,17 @@ def unbound_config(desk_config: DeskConfig) -> DeskConfig:
     return desk_config.model_copy(update={"departments": departments})
 
 
-@pytest.fixture
-def fake_api() -> FakeBotApi:
-    return FakeBotApi()
-
-
-@pytest.fixture
-async def client(
-    database_url: str, unbound_config: DeskConfig, fake_api: FakeBotApi
-) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
-    settings = Settings(
-        _env_file=None,
-        database_url=database_url,
-        database_auto_migrate=True,
-        outbox_dispatch=False,
-        telegram_bot_token=FAKE_TOKEN,
-        telegram_webhook_url="https://desk.example.org/telegram/webhook",  # type: ignore[arg-type]
-    )
-    app = create_app(settings, unbound_config, telegram_request=fake_api)
-    async with TestClient(TestServer(app)) as test_client:
-        yield test_client
-    fake_api.assert_no_unexpected_calls()
-
-
-async def chat_of(client: TestClient, code: str) -> int | None:  # type: ignore[type-arg]
-    async with client.server.app[DESK].database.reading() as uow:
+async def chat_of(desk_client: TestClient, code: str) -> int | None:  # type: ignore[type-arg]
+    async with desk_client.server.app[DESK].database.reading() as uow:
         department = await uow.directory.department_by_code(code)
     assert department is not None
     return department.chat_id
 
 
 async def test_an_admin_binds_a_group_and_a_restart_keeps_it(
-    client: TestClient,  # type: ignore[type-arg]
-    fake_api: FakeBotApi,
-    unbound_config: DeskConfig,
+    client: TestClient,  # type: ignore[type-arg]  # noqa: F811
+    fake_api: FakeBotApi,  # noqa: F811
+    desk_config: DeskConfig,
 ) -> None:
     assert await chat_of(client, "huanbao") is None
     await deliver(client, group_message("/bind huanbao", ADMIN, NEW_GROUP))
@@ -90,7 +73,7 @@ async def test_an_admin_binds_a_group_and_a_restart_keeps_it(
     [answer] = [m["text"] for m in fake_api.sent_messages() if m["chat_id"] == NEW_GROUP]
     assert "市生态环境局" in answer
     # The file does not name the group: syncing it again (a restart) keeps the binding.
-    await sync_directory(client.server.app[DESK].database, unbound_config)
+    await sync_directory(client.server.app[DESK].database, desk_config)
     assert await chat_of(client, "huanbao") == NEW_GROUP
 
 
@@ -103,8 +86,8 @@ async def test_an_admin_binds_a_group_and_a_restart_keeps_it(
     ],
 )
 async def test_bind_refusals_change_nothing(
-    client: TestClient,  # type: ignore[type-arg]
-    fake_api: FakeBotApi,
+    client: TestClient,  # type: ignore[type-arg]  # noqa: F811
+    fake_api: FakeBotApi,  # noqa: F811
     user: int,
     command: str,
     expected: str,
@@ -118,7 +101,7 @@ async def test_bind_refusals_change_nothing(
 
 
 async def test_a_group_upgraded_to_a_supergroup_takes_its_department_along(
-    client: TestClient,  # type: ignore[type-arg]
+    client: TestClient,  # type: ignore[type-arg]  # noqa: F811
 ) -> None:
     await deliver(client, group_message("", ADMIN, -1001, migrate_to_chat_id=-100777))
     await settle(client)
@@ -146,8 +129,8 @@ def membership(chat_id: int, old: str, new: str) -> dict[str, Any]:
 
 
 async def test_added_to_an_unbound_group_the_bot_asks_for_bind(
-    client: TestClient,  # type: ignore[type-arg]
-    fake_api: FakeBotApi,
+    client: TestClient,  # type: ignore[type-arg]  # noqa: F811
+    fake_api: FakeBotApi,  # noqa: F811
 ) -> None:
     await deliver(client, membership(NEW_GROUP, "left", "member"))
     await settle(client)
@@ -156,8 +139,8 @@ async def test_added_to_an_unbound_group_the_bot_asks_for_bind(
 
 
 async def test_removed_from_a_departments_group_the_admin_room_is_told(
-    client: TestClient,  # type: ignore[type-arg]
-    fake_api: FakeBotApi,
+    client: TestClient,  # type: ignore[type-arg]  # noqa: F811
+    fake_api: FakeBotApi,  # noqa: F811
 ) -> None:
     await deliver(client, membership(-1001, "member", "kicked"))
     await settle(client)
